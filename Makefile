@@ -1,0 +1,117 @@
+# ctys.pm: two commands on a fresh Debian/Ubuntu machine, as root:
+#   make demo   - install what is needed, start the lab, run playbooks/demo.yml
+#   make test   - sanity, lint, unit, integration and lab tests
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(CURDIR)
+VENV        := $(ROOT)/.venv
+BUILD       := $(ROOT)/.build
+PY          := $(VENV)/bin/python
+COLLECTIONS := $(BUILD)/collections
+COLLECTION  := $(COLLECTIONS)/ansible_collections/ctys/pm
+LAB_DIR     ?= $(BUILD)/lab
+LAB_MACHINES ?= 3
+PMLAB       := $(ROOT)/tests/lab/pmlab
+
+APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config rsync \
+	openipmi ipmitool wakeonlan etherwake tshark tcpdump openssh-server openssh-client \
+	ethtool lm-sensors iproute2 iputils-ping libvirt-clients libvirt-daemon libvirt-dev \
+	qemu-system-x86 busybox-static shellcheck
+
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_CONFIG := $(ROOT)/tests/ansible.cfg
+export PMLAB_DIR := $(LAB_DIR)
+export PYTHONDONTWRITEBYTECODE := 1
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: help deps apt venv collection demo test sanity lint unit integration pytest \
+	ee-check molecule changelog-lint bench lab-up lab-down lab-status clean
+
+help:
+	@echo "make demo        install, start the lab, run playbooks/demo.yml"
+	@echo "make test        sanity + ansible-lint + EE check + molecule + pytest (unit, lab, integration, reliability)"
+	@echo "make bench       run every benchmark in bench/ and print their tables"
+	@echo "make lab-up | lab-down | lab-status"
+
+deps: apt venv collection
+
+# apt packages: installed only when one is missing (CI starts from a clean machine).
+apt: $(BUILD)/apt.stamp
+$(BUILD)/apt.stamp: Makefile
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "== apt-get install:" $$missing; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -q; \
+	  $$SUDO apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements-dev.txt requirements.txt | apt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt </dev/null
+	@touch $@
+
+# The repository root is the collection; Ansible finds it through this link.
+collection: $(COLLECTION)
+$(COLLECTION):
+	@mkdir -p $(dir $(COLLECTION))
+	@ln -sfn $(ROOT) $(COLLECTION)
+
+demo: deps
+	$(PMLAB) down >/dev/null 2>&1 || true
+	$(PMLAB) up --machines $(LAB_MACHINES) --state off --inventory $(LAB_DIR)/inventory.yml
+	$(PMLAB) exec -- ansible-playbook -i $(LAB_DIR)/inventory.yml $(ROOT)/playbooks/demo.yml; \
+	  rc=$$?; $(PMLAB) down; exit $$rc
+
+test: deps
+	$(MAKE) --no-print-directory sanity lint ee-check changelog-lint molecule pytest
+
+# ansible-test needs the tree at ansible_collections/ctys/pm: it runs on a copy.
+sanity: deps
+	tests/sanity/run.sh
+
+lint: deps
+	ansible-lint --profile production --offline
+
+ee-check: deps
+	@rm -rf $(BUILD)/ee && ansible-builder create -f meta/execution-environment.yml -c $(BUILD)/ee --output-filename Containerfile >/dev/null
+	@test -s $(BUILD)/ee/Containerfile && grep -q pyghmi $(BUILD)/ee/_build/requirements.txt && echo "ansible-builder create: OK"
+
+changelog-lint: deps
+	antsibull-changelog lint
+
+molecule: deps
+	@set -e; for role in roles/*/; do \
+	  if [ -d "$$role/molecule" ]; then (cd $$role && molecule test --all); fi; \
+	done
+
+# One pytest run, so CI reads one closing line. Exit 5 (nothing collected) is reported, not hidden.
+pytest: deps
+	$(PY) -m pytest tests/unit tests/lab tests/integration tests/reliability
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+integration: deps
+	$(PY) -m pytest tests/lab tests/integration
+
+bench: deps
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+
+lab-up: deps
+	$(PMLAB) up --machines $(LAB_MACHINES) --inventory $(LAB_DIR)/inventory.yml
+
+lab-down:
+	$(PMLAB) down
+
+lab-status:
+	$(PMLAB) status
+
+clean: lab-down
+	rm -rf $(BUILD)

@@ -1,0 +1,31 @@
+# Copyright: ctys.pm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Common attribute definitions; each module states its support level.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+  action_group:
+    description: Use C(group/ctys.pm.pm) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - ctys.pm.pm
+"""
+
+    # For modules that run on the controller or a relay and talk over the network.
+    NETWORK = r"""
+options: {}
+attributes:
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+"""

@@ -1,0 +1,76 @@
+"""The machine control protocol: how BMCs, lab commands and tests talk to a machine.
+
+Each simulated machine runs one supervisor process that owns the machine's
+"hardware" state (power, boot device, OS state, serial console, WoL NIC).
+Everything else talks to it over a Unix stream socket, one JSON object per
+line in each direction:
+
+    request:  {"op": "<name>", ...arguments}
+    response: {"ok": true, ...values} or {"ok": false, "error": "<sentence>"}
+
+Operations (all answer within 100 ms; none blocks on a boot or shutdown):
+
+    status                 -> {"power": "on"|"off", "os": "down"|"booting"|"up"|"stopping",
+                               "boot_device": str, "boot_persistent": bool, "boot_uefi": bool,
+                               "wol_packets": int, "power_changes": int, "name": str}
+    power  action=on|off|soft|reset|cycle
+                           hardware action as a BMC does it.  "soft" is the ACPI
+                           power button: the OS shuts down after shutdown_delay,
+                           unless the machine is configured with acpi="ignore".
+    bootdev device=<pyghmi boot device name> persistent=bool uefi=bool
+    os_shutdown method=poweroff|halt|reboot
+                           what the OS's own poweroff/halt/reboot commands do
+                           (the lab binds its command over them in the machine's
+                           mount namespace).
+    configure boot_delay=s shutdown_delay=s acpi=honour|ignore os_shutdown=honour|ignore
+              wol_password=hex|null
+                           change behaviour at run time (tests, fault injection);
+                           os_shutdown=ignore makes the OS's poweroff/halt/reboot
+                           commands do nothing (a hung shutdown, for BMC fallback tests).
+    wol_log                -> {"packets": [{"form": "udp"|"ether", "mac": str,
+                               "password": hex|null, "accepted": bool, "t": float}]}
+    shutdown_supervisor    stop the machine process (lab down).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any, Dict
+
+
+class ControlError(RuntimeError):
+    """The machine refused a request or could not be reached."""
+
+
+class ControlClient:
+    """A short-lived client of one machine's control socket."""
+
+    def __init__(self, socket_path: str, timeout: float = 5.0) -> None:
+        self.socket_path = str(socket_path)
+        self.timeout = timeout
+
+    def call(self, op: str, **arguments: Any) -> Dict[str, Any]:
+        request = dict(arguments, op=op)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(self.timeout)
+            try:
+                conn.connect(self.socket_path)
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError as error:
+                raise ControlError(f"machine control socket {self.socket_path}: {error}") from error
+        if not data:
+            raise ControlError(f"machine control socket {self.socket_path} closed without an answer")
+        response = json.loads(data)
+        if not response.get("ok"):
+            raise ControlError(response.get("error", "request refused"))
+        return response
+
+    def status(self) -> Dict[str, Any]:
+        return self.call("status")
