@@ -31,7 +31,7 @@ def bmc_argument_spec(bmc_required: bool = False) -> Dict[str, Dict[str, Any]]:
         "password": {"type": "str", "no_log": True, "fallback": (_env_fallback, ["IPMI_PASSWORD"])},
         "kg": {"type": "str", "no_log": True},
         "privilege": {"type": "str", "default": "administrator", "choices": list(PRIVILEGES)},
-        "cipher_suite": {"type": "str", "default": "auto"},
+        "cipher_suite": {"type": "str", "default": "auto", "choices": list(CIPHER_SUITES)},
         "allow_unauthenticated": {"type": "bool", "default": False},
         "connect_timeout": {"type": "float", "default": DEFAULT_CONNECT_TIMEOUT},
     }
