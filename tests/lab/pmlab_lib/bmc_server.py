@@ -1,0 +1,399 @@
+"""A lab BMC speaking real IPMI 2.0 / RMCP+, built on pyghmi's server class.
+
+Run as ``python -m pmlab_lib.bmc_server --config bmc.json`` (see lab.py for the
+config). It drives its machine through the machine's control socket, so the
+power state seen through the BMC, SSH and Wake-on-LAN is one state.
+
+pyghmi's server defects handled here (see shared/reference/lab-facts.md):
+it accepts every cipher-suite proposal but only does suite 3 (we answer other
+proposals with RMCP+ status 0x11 so clients fall back), ``listen(None)``
+busy-loops (we pump with a finite timeout), a SOL client that disconnects
+raises AttributeError out of the loop (guarded), ``send_device_id`` packs the
+ids wrongly (fixed), and it ignores unknown users and privilege limits
+(answered with the RAKP status codes a real BMC sends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pyghmi.ipmi.bmc as pyghmi_bmc
+import pyghmi.ipmi.console as pyghmi_console
+import pyghmi.ipmi.private.serversession as serversession
+import pyghmi.ipmi.private.session as ipmisession
+
+from pmlab_lib.control import ControlClient
+from pmlab_lib import sdr
+
+PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
+# Boot device selector (boot flags byte 2, bits 5:2) <-> the machine's names.
+BOOT_SELECTORS = {0x00: "default", 0x04: "network", 0x08: "hd", 0x0C: "safe", 0x14: "cdrom", 0x18: "bios", 0x3C: "floppy"}
+BOOT_SELECTOR_OF = {name: code for code, name in BOOT_SELECTORS.items()}
+OPERATOR_COMMANDS = {(0x00, 0x02), (0x00, 0x08)}  # chassis control, set boot options
+
+
+class Faults:
+    """Fault injection, read from the faults file when it changes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.mtime = 0.0
+        self.data: Dict[str, Any] = {"mode": "none"}
+        self.used = 0
+
+    def current(self) -> Dict[str, Any]:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return self.data
+        if mtime != self.mtime:
+            self.mtime = mtime
+            try:
+                self.data = json.loads(self.path.read_text() or "{}")
+            except ValueError:
+                self.data = {"mode": "none"}
+            self.used = 0
+        return self.data
+
+    @property
+    def mode(self) -> str:
+        return str(self.current().get("mode", "none"))
+
+    def take(self, mode: str) -> bool:
+        """True if fault ``mode`` applies to this event (honours an optional count)."""
+        data = self.current()
+        if data.get("mode") != mode:
+            return False
+        count = data.get("count")
+        if count is not None and self.used >= int(count):
+            return False
+        self.used += 1
+        return True
+
+
+FAULTS: Optional[Faults] = None
+_real_sendto = ipmisession._io_sendto
+
+
+def _sendto(handle: Any, packet: Any, sockaddr: Any) -> Any:
+    if FAULTS is not None and FAULTS.mode == "silent":
+        return None  # a BMC that stopped answering, also mid-session
+    return _real_sendto(handle, packet, sockaddr)
+
+
+ipmisession._io_sendto = _sendto
+
+
+def _rmcp_plus_reply(payload_type: int, payload: bytes) -> bytes:
+    header = b"\x06\x00\xff\x07" + bytes([0x06, payload_type]) + b"\x00" * 8
+    return header + struct.pack("<H", len(payload)) + payload
+
+
+class LabServerSession(serversession.ServerSession):
+    """Adds users' privilege limits and RAKP error statuses to pyghmi's session."""
+
+    def __init__(self, authdata, kg, clientaddr, netsocket, request, uuid, bmc):
+        self.clientpriv = PRIVILEGES["user"]
+        self.maxpriv = PRIVILEGES["user"]
+        super().__init__(authdata, kg, clientaddr, netsocket, request, uuid, bmc)
+
+    def _rakp2_error(self, data: Any, status: int) -> None:
+        payload = bytearray([data[0], status, 0, 0]) + self.clientsessionid
+        self.send_payload(payload, 0x13, retry=False)  # RAKP message 2
+
+    def _got_rakp1(self, data):
+        rolem = data[24]
+        requested = rolem & 0x0F
+        namelen = data[27]
+        username = bytes(data[28:28 + namelen]).decode("utf-8", errors="replace")
+        user = self.bmc.users.get(username)
+        if user is None:
+            self.bmc.log(f"RAKP1 unknown user {username!r}")
+            return self._rakp2_error(data, 0x0D)  # unauthorized name
+        limit = PRIVILEGES[user["privilege"]]
+        if requested > limit:
+            self.bmc.log(f"RAKP1 user {username!r} asked privilege {requested} above {limit}")
+            return self._rakp2_error(data, 0x0A)  # unauthorized role or privilege level
+        super()._got_rakp1(data)
+        self.maxpriv = requested or limit
+
+    def handle_client_request(self, request):
+        if request["netfn"] == 6 and request["command"] == 0x3B:
+            wanted = request["data"][0] & 0x0F
+            if wanted == 0:
+                code, level = 0, self.clientpriv
+            elif wanted > self.maxpriv:
+                code, level = 0x81, self.clientpriv
+            else:
+                code, level = 0, wanted
+                self.clientpriv = wanted
+            return self._send_ipmi_net_payload(code=code, data=[level])
+        if request["netfn"] == 6 and request["command"] == 0x3C:
+            self.send_ipmi_response()
+            if self.bmc.sol is not None and self.bmc.sol_session is self:
+                self.bmc.release_sol()
+            return None
+        return self.bmc.handle_raw_request(request, self)
+
+
+class LabBmc(pyghmi_bmc.Bmc):
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+        self.users = config["users"]
+        authdata = {name: user["password"] for name, user in self.users.items()}
+        super().__init__(authdata, port=int(config["port"]), bmcuuid=uuid.UUID(config["uuid"]), address=config["address"])
+        self.control = ControlClient(config["control_socket"], timeout=2)
+        self.faults = Faults(config["faults_file"])
+        self.sensors = sdr.SensorRepository(config["sensors_file"])
+        self.serial: Optional[socket.socket] = None
+        self.sol_session: Any = None
+        self.iohandler = self._from_sol_client
+        self.log_path = Path(config["log_file"])
+
+    def log(self, text: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+    # ----- session set-up -------------------------------------------------
+    def sessionless_data(self, data, sockaddr):
+        if self.faults.mode == "silent":
+            return
+        raw = bytearray(data)
+        if len(raw) >= 22 and raw[0] == 6 and raw[4] == 6 and raw[5] == 0x10:
+            payload = raw[16:]
+            tag, console_sid = payload[0], bytes(payload[4:8])
+            algorithms = (payload[12] & 0x3F, payload[20] & 0x3F, payload[28] & 0x3F) if len(payload) >= 32 else None
+            status = 0
+            if self.faults.take("insufficient_resources"):
+                status = 0x01
+            elif algorithms != (1, 1, 1):
+                status = 0x11  # no matching cipher suite: only suite 3 here
+            if status:
+                self.log(f"open session refused with status {status:#x} (algorithms {algorithms})")
+                reply = bytes([tag, status, 0, 0]) + console_sid
+                ipmisession._io_sendto(self.serversocket, _rmcp_plus_reply(0x11, reply), sockaddr)
+                return
+            LabServerSession(self.authdata, self.kg, sockaddr, self.serversocket, raw[16:], self.uuid, bmc=self)
+            return
+        return super().sessionless_data(data, sockaddr)
+
+    def send_device_id(self, session):
+        # manufacturer id 3 bytes, product id 2 bytes (IPMI 2.0 table 20-2)
+        data = [0x20, 0x01, 0x01, 0x00, 0x02, 0x23]
+        data += list(struct.pack("<I", 0x00C75E)[:3]) + list(struct.pack("<H", 0x0001))
+        session.send_ipmi_response(data=data)
+
+    # ----- the machine --------------------------------------------------------
+    def get_power_state(self):
+        return self.control.status()["power"]
+
+    def _power(self, action: str) -> int:
+        data = self.faults.current()
+        if data.get("mode") == "slow_power":
+            delay = float(data.get("power_delay", 3))
+            threading.Timer(delay, lambda: self.control.call("power", action=action)).start()
+        else:
+            self.control.call("power", action=action)
+        self.log(f"chassis {action}")
+        return 0
+
+    def power_on(self):
+        return self._power("on")
+
+    def power_off(self):
+        return self._power("off")
+
+    def power_cycle(self):
+        if self.get_power_state() == "off":
+            return 0xD5  # not supported in present state (ipmitool: "Command not supported in present state")
+        return self._power("cycle")
+
+    def power_reset(self):
+        if self.get_power_state() == "off":
+            return 0xD5
+        return self._power("reset")
+
+    def power_shutdown(self):
+        return self._power("soft")
+
+    def pulse_diag(self):
+        return 0
+
+    def get_system_guid(self):
+        return self.uuid
+
+    def is_active(self):
+        return self.faults.mode != "no_sol" and self.config.get("serial") is not None
+
+    def cold_reset(self):
+        return 0
+
+    # ----- commands -------------------------------------------------------------
+    def handle_raw_request(self, request, session):
+        netfn, command = request["netfn"], request["command"]
+        try:
+            if self.faults.take("busy"):
+                return session.send_ipmi_response(code=0xC0)
+            if (netfn, command) in OPERATOR_COMMANDS and getattr(session, "clientpriv", 2) < PRIVILEGES["operator"]:
+                self.log(f"command {netfn:#x}/{command:#x} refused: insufficient privilege")
+                return session.send_ipmi_response(code=0xD4)
+            if netfn == 0 and command == 1:
+                return self._chassis_status(session)
+            if netfn == 0 and command == 8:
+                return self._set_boot_options(request, session)
+            if netfn == 0 and command == 9:
+                return self._get_boot_options(request, session)
+            if netfn == 6 and command == 0x48:
+                return self._activate_sol(request, session)
+            if netfn == 6 and command == 0x49:
+                return self._deactivate_sol(request, session)
+            if netfn == 6 and command == 0x4B:  # get payload activation status
+                active = 1 if self.sol is not None else 0
+                return session.send_ipmi_response(data=[1, active, 0])
+            handled = self.sensors.handle(netfn, command, list(request["data"]))
+            if handled is not None:
+                code, data = handled
+                return session.send_ipmi_response(code=code, data=data)
+            return super().handle_raw_request(request, session)
+        except Exception:
+            self.log("error handling request:\n" + traceback.format_exc())
+            return session.send_ipmi_response(code=0xFF)
+
+    def _chassis_status(self, session):
+        power = 1 if self.get_power_state() == "on" else 0
+        # byte1: power on, restore policy "previous" (0b01 << 5); byte2: last event; byte3: misc
+        session.send_ipmi_response(data=[power | 0x20, 0, 0x40, 0])
+
+    def _set_boot_options(self, request, session):
+        data = request["data"]
+        parameter = data[0] & 0x7F
+        if parameter != 5:
+            return session.send_ipmi_response()  # set-in-progress and info acks: accept
+        flags, selector = data[1], data[2] & 0x3C
+        device = BOOT_SELECTORS.get(selector)
+        if device is None:
+            return session.send_ipmi_response(code=0xCC)
+        if not flags & 0x80:
+            device = "default"
+        self.control.call("bootdev", device=device, persistent=bool(flags & 0x40), uefi=bool(flags & 0x20))
+        self.log(f"boot device {device} persistent={bool(flags & 0x40)} uefi={bool(flags & 0x20)}")
+        return session.send_ipmi_response()
+
+    def _get_boot_options(self, request, session):
+        parameter = request["data"][0] & 0x7F
+        if parameter != 5:
+            return session.send_ipmi_response(data=[1, parameter, 0])
+        status = self.control.status()
+        flags = 0x80 if status["boot_device"] != "default" else 0
+        if status["boot_persistent"]:
+            flags |= 0x40
+        if status["boot_uefi"]:
+            flags |= 0x20
+        selector = BOOT_SELECTOR_OF.get(status["boot_device"], 0)
+        return session.send_ipmi_response(data=[1, 5, flags, selector, 0, 0, 0])
+
+    # ----- Serial-over-LAN ----------------------------------------------------------
+    def _activate_sol(self, request, session):
+        if not self.is_active():
+            return session.send_ipmi_response(code=0x81)
+        if self.sol is not None:
+            return session.send_ipmi_response(code=0x80)  # payload already active
+        serial = self.config["serial"]
+        try:
+            self.serial = socket.create_connection((serial["host"], int(serial["port"])), timeout=1)
+            self.serial.setblocking(False)
+        except OSError as error:
+            self.log(f"serial console unreachable: {error}")
+            return session.send_ipmi_response(code=0x81)
+        solport = list(struct.unpack("BB", struct.pack("!H", self.port)))
+        session.send_ipmi_response(data=[0, 0, 0, 0, 1, 0, 1, 0] + solport + [0xFF, 0xFF])
+        self.sol = pyghmi_console.ServerConsole(session, self.iohandler)
+        self.sol_session = session
+        self.activated = True
+        self.log("SOL activated")
+        return None
+
+    def _deactivate_sol(self, request, session):
+        if self.sol is None:
+            return session.send_ipmi_response(code=0x80)
+        session.send_ipmi_response()
+        self.release_sol()
+        return None
+
+    def release_sol(self) -> None:
+        if self.sol is not None:
+            try:
+                self.sol.close()
+            except Exception:
+                pass
+        self.sol = None
+        self.sol_session = None
+        self.activated = False
+        if self.serial is not None:
+            self.serial.close()
+            self.serial = None
+        self.log("SOL deactivated")
+
+    def _from_sol_client(self, data: Any) -> None:
+        if isinstance(data, dict):
+            return
+        if self.serial is not None:
+            try:
+                self.serial.sendall(data if isinstance(data, bytes) else str(data).encode())
+            except OSError:
+                pass
+
+    def pump_serial(self) -> None:
+        if self.serial is None or self.sol is None:
+            return
+        ready, _, _ = select.select([self.serial], [], [], 0)
+        if not ready:
+            return
+        try:
+            data = self.serial.recv(4096)
+        except OSError:
+            data = b""
+        if data:
+            self.sol.send_data(data)
+
+
+def main(argv: Optional[list] = None) -> int:
+    global FAULTS
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    config = json.loads(Path(args.config).read_text())
+    bmc = LabBmc(config)
+    FAULTS = bmc.faults
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    if config.get("ready_file"):
+        Path(config["ready_file"]).write_text(str(os.getpid()))
+    bmc.log(f"listening on {config['address']}:{config['port']}")
+    while not stopping.is_set():
+        try:
+            ipmisession.Session.wait_for_rsp(0.05)
+            bmc.pump_serial()
+        except AttributeError as error:  # pyghmi: a SOL client vanished mid-session
+            bmc.log(f"guarded pyghmi error: {error}")
+            bmc.release_sol()
+        except Exception:
+            bmc.log("guarded error:\n" + traceback.format_exc())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
