@@ -381,7 +381,9 @@ def main(argv: Optional[list] = None) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     if config.get("ready_file"):
-        Path(config["ready_file"]).write_text(str(os.getpid()))
+        ready = Path(config["ready_file"])
+        ready.with_suffix(".tmp").write_text(str(os.getpid()))
+        os.replace(ready.with_suffix(".tmp"), ready)
     bmc.log(f"listening on {config['address']}:{config['port']}")
     while not stopping.is_set():
         try:

@@ -569,7 +569,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         thread.start()
     if config.state == "on":
         machine.power_on("lab up")
-    (Path(config.state_dir) / "ready").write_text(str(os.getpid()))
+    else:
+        machine._set_icmp(ignore=True)  # an unpowered machine answers nothing
+    ready = Path(config.state_dir) / "ready"
+    ready.with_suffix(".tmp").write_text(str(os.getpid()))
+    os.replace(ready.with_suffix(".tmp"), ready)  # atomic: the lab reads the pid from it
     while not machine.stopping.is_set():
         machine.stopping.wait(0.5)
     machine.power_off("supervisor stop")
