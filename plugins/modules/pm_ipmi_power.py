@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# Copyright: ctys.pm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pm_ipmi_power
+short_description: Power a physical machine on, off or through a reboot with its BMC, and set its boot device
+version_added: 0.1.0
+description:
+  - Reads and changes the power state of a machine through its BMC over IPMI 2.0 / RMCP+ (pyghmi),
+    and optionally its boot device first, so "PXE once, then power on" is one task.
+  - Waits until the BMC reports the target state, polling fast at first (0.2 s) and backing off.
+    O(timeout) bounds the whole task, login included; a dead BMC fails within it with a message naming host and port.
+  - Retries transient faults (timeouts, "insufficient resources for session", node busy) with back-off;
+    authentication and privilege errors fail at once and say what to check.
+  - Fleet mode (O(targets)) handles many BMCs in one task, concurrently, with one result per target.
+  - This is the IPMI half of ctys-PM's "boot and shutdown of local and remote machines"; ctys never implemented IPMI.
+  - Runs where the task runs, normally the controller (C(delegate_to=localhost)); it needs C(pyghmi) there.
+extends_documentation_fragment:
+  - ctys.pm.bmc
+  - ctys.pm.attributes
+  - ctys.pm.attributes.NETWORK
+attributes:
+  check_mode:
+    support: full
+    details: Logs in and reads the real power state and boot device, and reports what would change.
+  diff_mode:
+    support: full
+    details: Shows power state and boot device before and after (single target).
+options:
+  state:
+    description:
+      - V(on) powers on; V(off) is a hard power off; V(soft) asks the OS to shut down (ACPI power button) and waits for off.
+      - V(reset) and V(cycle) need a running machine (they fail on a machine that is off).
+      - V(boot) powers on a machine that is off and resets one that is on (ctys "when the PM is running it is rebooted, else booted").
+      - V(query) changes nothing.
+      - V(on), V(off), V(soft) and V(query) change nothing when the machine is already so.
+    type: str
+    choices: [on, off, soft, reset, cycle, boot, query]
+    default: query
+  wait:
+    description: Wait until the BMC reports the target power state.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds the whole task may take, logins, retries and waiting included.
+    type: float
+    default: 300
+  boot_device:
+    description:
+      - Boot device to set before the power action. V(bios) enters the firmware setup; V(default) clears the override.
+      - Changes nothing when the BMC already has this setting.
+    type: str
+    choices: [network, hd, cdrom, bios, floppy, safe, default]
+  boot_persistent:
+    description: Keep O(boot_device) for all future boots instead of the next one only.
+    type: bool
+    default: false
+  boot_mode:
+    description: Firmware boot mode to request with O(boot_device). Unset keeps what the BMC has.
+    type: str
+    choices: [legacy, uefi]
+  targets:
+    description:
+      - Fleet mode. A list of BMCs, each a dictionary with C(bmc) and optionally C(name), C(port), C(user), C(password),
+        C(kg), C(privilege), C(cipher_suite), C(connect_timeout) and C(state); the top-level options are the defaults.
+      - All targets are handled concurrently; one dead BMC never delays the others beyond its own O(connect_timeout).
+      - Mutually exclusive with O(bmc).
+    type: list
+    elements: dict
+  fail_on:
+    description:
+      - In fleet mode, when the task fails. V(any) if one target failed, V(all) only if every target failed,
+        V(never) to report failures in RV(results) only.
+    type: str
+    choices: [any, all, never]
+    default: any
+seealso:
+  - module: ctys.pm.pm_wake
+  - module: ctys.pm.pm_console
+author:
+  - ctys.pm maintainers (@ctys-pm)
+"""
+
+EXAMPLES = r"""
+- name: Power on and wait until the BMC reports on
+  ctys.pm.pm_ipmi_power:
+    bmc: "{{ pm_bmc_host }}"
+    user: "{{ pm_bmc_user }}"
+    password: "{{ pm_bmc_password }}"
+    state: "on"
+  delegate_to: localhost
+
+- name: Credentials once for the whole play, with the action group
+  hosts: servers
+  gather_facts: false
+  module_defaults:
+    group/ctys.pm.pm:
+      user: "{{ pm_bmc_user }}"
+      password: "{{ pm_bmc_password }}"
+  tasks:
+    - name: Ask the OS to shut down, give it 10 minutes
+      ctys.pm.pm_ipmi_power:
+        bmc: "{{ pm_bmc_host }}"
+        state: soft
+        timeout: 600
+      delegate_to: localhost
+
+- name: PXE once, then power on (reset if it runs)
+  ctys.pm.pm_ipmi_power:
+    bmc: "{{ pm_bmc_host }}"
+    user: "{{ pm_bmc_user }}"
+    password: "{{ pm_bmc_password }}"
+    boot_device: network
+    boot_mode: uefi
+    state: boot
+  delegate_to: localhost
+
+- name: Power state of a whole inventory group in one task
+  ctys.pm.pm_ipmi_power:
+    user: "{{ pm_bmc_user }}"
+    password: "{{ pm_bmc_password }}"
+    state: query
+    fail_on: never
+    targets: >-
+      {% set fleet = [] %}{% for host in groups['servers'] %}{% set _ = fleet.append(
+      {'bmc': hostvars[host].pm_bmc_host, 'name': host}) %}{% endfor %}{{ fleet }}
+  run_once: true
+  delegate_to: localhost
+  register: fleet
+
+- name: Power on a rack, each BMC with its own password
+  ctys.pm.pm_ipmi_power:
+    user: admin
+    state: "on"
+    targets:
+      - {bmc: 192.0.2.11, password: "{{ vault_bmc11 }}"}
+      - {bmc: 192.0.2.12, password: "{{ vault_bmc12 }}"}
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+power_state:
+  description: Power state after the task (single target), V(on) or V(off). In check mode, the state it would reach.
+  returned: success, single target
+  type: str
+  sample: "on"
+power_state_before:
+  description: Power state before the task (single target).
+  returned: single target
+  type: str
+  sample: "off"
+boot_device:
+  description: Boot device setting after the task, with C(device), C(persistent) and C(mode) (V(legacy) or V(uefi)).
+  returned: when O(boot_device) is given
+  type: dict
+  sample: {"device": "network", "persistent": false, "mode": "uefi"}
+elapsed:
+  description: Seconds the task took.
+  returned: always
+  type: float
+  sample: 0.41
+results:
+  description: Fleet mode, one entry per target with C(name), C(bmc), C(state), C(changed), C(power_state_before),
+    C(power_state), C(elapsed), C(failed), C(msg) (on failure) and C(boot_device).
+  returned: fleet mode
+  type: list
+  elements: dict
+  sample: [{"name": "lab01", "bmc": "198.18.1.11:623", "state": "on", "changed": true, "power_state_before": "off",
+            "power_state": "on", "elapsed": 0.3, "failed": false}]
+summary:
+  description: Fleet mode counts of C(targets), C(changed), C(failed), C(power_on) and C(power_off).
+  returned: fleet mode
+  type: dict
+  sample: {"targets": 100, "changed": 0, "failed": 1, "power_on": 97, "power_off": 2}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_power
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import bmc_argument_spec
+from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
+
+
+def main() -> None:
+    argument_spec = bmc_argument_spec()
+    argument_spec.update(
+        state={"type": "str", "default": "query", "choices": list(_ipmi_power.STATES)},
+        wait={"type": "bool", "default": True},
+        timeout={"type": "float", "default": 300},
+        boot_device={"type": "str", "choices": list(_ipmi_power.BOOT_DEVICES)},
+        boot_persistent={"type": "bool", "default": False},
+        boot_mode={"type": "str", "choices": list(_ipmi_power.BOOT_MODES)},
+        targets={"type": "list", "elements": "dict"},
+        fail_on={"type": "str", "default": "any", "choices": ["any", "all", "never"]},
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[("bmc", "targets")],
+        required_one_of=[("bmc", "targets")],
+        supports_check_mode=True,
+    )
+
+    def backend():
+        result = _ipmi_power.run(dict(module.params), check_mode=module.check_mode)
+        if not module._diff:
+            result.pop("diff", None)
+        return result
+
+    run_module(module, backend)
+
+
+if __name__ == "__main__":
+    main()

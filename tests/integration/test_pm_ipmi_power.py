@@ -1,0 +1,217 @@
+"""pm_ipmi_power against the lab's BMCs, checked by ipmitool and by the machine itself."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pmtest.ansible_run import run_module
+
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
+
+MODULE = "ctys.pm.pm_ipmi_power"
+
+
+@pytest.fixture(scope="module", params=["lab", "ipmi_sim"])
+def lab(request, tmp_path_factory):
+    from pmlab_lib.lab import Lab
+
+    lab = Lab.up(machines=3, state="off", bmc=request.param, boot_delay=0.2, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp(f"power-{request.param}"))
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def power(lab, machine, **args):
+    params = {"bmc": machine.bmc_host, "port": machine.bmc_port, "user": machine.bmc_user, "password": machine.bmc_password, "timeout": 30}
+    params.update(args)
+    check = params.pop("_check", False)
+    return run_module(MODULE, params, netns=lab.controller_netns, check=check, diff=True)
+
+
+def ipmitool_power(lab, machine):
+    return lab.ipmitool(machine, "chassis", "power", "status").stdout.strip().rsplit(" ", 1)[-1]
+
+
+def four_steps(lab, machine, state, expect_after):
+    """check mode, apply, check mode again, apply again."""
+    before = machine.power_state()
+    check = power(lab, machine, state=state, _check=True).result
+    assert check.get("failed") is not True, check
+    assert check["changed"] is True and check["power_state_before"] == before
+    assert machine.power_state() == before, "check mode must not change the machine"
+    applied = power(lab, machine, state=state).result
+    assert applied["changed"] is True and applied["power_state"] == expect_after, applied
+    assert ipmitool_power(lab, machine) == expect_after
+    assert machine.power_state() == expect_after
+    again = power(lab, machine, state=state, _check=True).result
+    assert again["changed"] is False
+    final = power(lab, machine, state=state).result
+    assert final["changed"] is False and final["power_state"] == expect_after
+    return applied
+
+
+def test_on_then_off_four_steps_with_ssh_as_witness(lab):
+    m = lab.machines[0]
+    applied = four_steps(lab, m, "on", "on")
+    assert applied["diff"]["before"]["power_state"] == "off" and applied["diff"]["after"]["power_state"] == "on"
+    m.wait_os("up")
+    assert lab.ssh(m, "hostname").stdout.strip() == m.name
+    four_steps(lab, m, "off", "off")
+    result = lab.ssh(m, "true")
+    assert result.returncode == 255 and "refused" in result.stderr
+
+
+def test_soft_off_waits_for_the_os(lab):
+    m = lab.machines[1]
+    power(lab, m, state="on")
+    m.wait_os("up")
+    four_steps(lab, m, "soft", "off")
+
+
+def test_soft_off_that_the_os_ignores_times_out_clearly(lab):
+    m = lab.machines[1]
+    power(lab, m, state="on")
+    m.control.call("configure", acpi="ignore")
+    try:
+        result = power(lab, m, state="soft", timeout=1.5).result
+        assert result["failed"] is True
+        assert "did not reach power state 'off' within the timeout (the OS may ignore the ACPI request" in result["msg"]
+        assert m.power_state() == "on"
+    finally:
+        m.control.call("configure", acpi="honour")
+        power(lab, m, state="off")
+
+
+def test_reset_and_cycle_need_a_running_machine_and_boot_does_both(lab):
+    m = lab.machines[2]
+    assert m.power_state() == "off"
+    for state in ("reset", "cycle"):
+        result = power(lab, m, state=state).result
+        assert result["failed"] is True
+        assert result["msg"] == f"state '{state}' needs a running machine and this one is off; use state: boot to power on or reset"
+    booted = power(lab, m, state="boot").result
+    assert booted["changed"] is True and booted["power_state_before"] == "off" and booted["power_state"] == "on"
+    changes = m.control.status()["power_changes"]
+    rebooted = power(lab, m, state="boot").result
+    assert rebooted["changed"] is True and rebooted["power_state"] == "on"
+    assert m.control.status()["power_changes"] > changes, "a boot of a running machine resets it"
+    for state in ("reset", "cycle"):
+        changes = m.control.status()["power_changes"]
+        result = power(lab, m, state=state).result
+        assert result["changed"] is True and result["power_state"] == "on"
+        assert m.control.status()["power_changes"] >= changes + 2
+    power(lab, m, state="off")
+
+
+def test_pxe_once_then_power_on_in_one_task(lab):
+    m = lab.machines[2]
+    params = {"boot_device": "network", "boot_mode": "uefi", "state": "on"}
+    check = power(lab, m, _check=True, **params).result
+    assert check["changed"] is True and m.control.status()["boot_device"] == "default"
+    result = power(lab, m, **params).result
+    assert result["boot_device"] == {"device": "network", "persistent": False, "mode": "uefi"}
+    assert result["power_state"] == "on"
+    assert "Force PXE" in lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout or m.control.status()["boot_device"] in ("network", "default")
+    power(lab, m, state="off")
+    persistent = {"boot_device": "hd", "boot_persistent": True, "state": "query"}
+    first = power(lab, m, **persistent).result
+    assert first["changed"] is True
+    status = m.control.status()
+    assert status["boot_device"] == "hd" and status["boot_persistent"] is True
+    second = power(lab, m, **persistent).result
+    assert second["changed"] is False
+    power(lab, m, boot_device="default")
+
+
+def test_query_never_changes_anything(lab):
+    m = lab.machines[0]
+    changes = m.control.status()["power_changes"]
+    result = power(lab, m).result
+    assert result["changed"] is False and result["power_state"] == ipmitool_power(lab, m)
+    assert m.control.status()["power_changes"] == changes
+
+
+def test_wrong_password_fails_at_once_naming_user_and_host(lab):
+    m = lab.machines[0]
+    result = power(lab, m, password="not-the-password").result
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"the BMC at {m.bmc_host}:{m.bmc_port} refused the password of user 'admin'")
+    assert result["elapsed"] < 10 if "elapsed" in result else True
+
+
+def test_unknown_user_fails_naming_the_user(lab):
+    m = lab.machines[0]
+    result = power(lab, m, user="nobody").result
+    assert result["failed"] is True
+    assert "nobody" in result["msg"] and f"{m.bmc_host}:{m.bmc_port}" in result["msg"]
+
+
+def test_privilege_too_low_for_power_control(lab):
+    m = lab.machines[0]
+    result = power(lab, m, user="viewer", privilege="user", state="on").result
+    assert result["failed"] is True
+    assert "privilege 'user'" in result["msg"] and "viewer" in result["msg"]
+    assert m.power_state() == "off"
+    status = power(lab, m, user="viewer", privilege="user").result
+    assert status["power_state"] == "off"
+
+
+def test_unreachable_port_fails_within_connect_timeout(lab):
+    m = lab.machines[0]
+    result = power(lab, m, port=6999, connect_timeout=1.5).result
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"the BMC at {m.bmc_host}:6999 did not complete login within 1.5 s")
+
+
+def test_bad_values_are_named(lab):
+    m = lab.machines[0]
+    result = power(lab, m, cipher_suite="0").result
+    assert result["msg"].startswith("cipher_suite '0' authenticates nothing")
+    result = power(lab, m, port=70000).result
+    assert result["msg"].startswith("port '70000' is outside 1..65535")
+    result = power(lab, m, boot_persistent=True).result
+    assert result["msg"] == "boot_persistent and boot_mode need boot_device; set boot_device, for example boot_device: network"
+
+
+def test_fleet_mode_with_a_dead_bmc(lab):
+    targets = [{"bmc": m.bmc_host, "port": m.bmc_port, "name": m.name, "password": m.bmc_password} for m in lab.machines]
+    targets.append({"bmc": "198.18.1.99", "name": "dead", "password": "x", "connect_timeout": 1})
+    params = {"user": "admin", "targets": targets, "state": "on", "timeout": 30}
+    result = run_module(MODULE, params, netns=lab.controller_netns).result
+    assert result["failed"] is True and result["msg"].startswith("1 of 4 targets failed: dead (")
+    by_name = {r["name"]: r for r in result["results"]}
+    for m in lab.machines:
+        assert by_name[m.name]["power_state"] == "on" and m.power_state() == "on"
+    assert by_name["dead"]["failed"] is True
+    params.update(state="off", fail_on="never")
+    result = run_module(MODULE, params, netns=lab.controller_netns).result
+    assert result.get("failed") is not True and result["summary"]["power_off"] == 3 and result["summary"]["failed"] == 1
+    assert all(m.power_state() == "off" for m in lab.machines)
+
+
+def test_bmc_that_stops_answering_mid_task_fails_within_timeout(lab):
+    m = lab.machines[1]
+    if lab.machines[1].bmc_kind != "lab":
+        pytest.skip("fault modes are a feature of the lab's own BMC")
+    m.bmc_faults_file.write_text(json.dumps({"mode": "silent"}))
+    try:
+        result = power(lab, m, state="on", timeout=3, connect_timeout=2).result
+        assert result["failed"] is True and f"{m.bmc_host}:{m.bmc_port}" in result["msg"]
+    finally:
+        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+
+
+def test_transient_faults_are_retried(lab):
+    m = lab.machines[1]
+    if m.bmc_kind != "lab":
+        pytest.skip("fault modes are a feature of the lab's own BMC")
+    m.bmc_faults_file.write_text(json.dumps({"mode": "busy", "count": 2}))
+    try:
+        result = power(lab, m, state="query").result
+        assert result.get("failed") is not True and result["power_state"] == m.power_state()
+    finally:
+        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
