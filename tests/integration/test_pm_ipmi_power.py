@@ -111,17 +111,22 @@ def test_pxe_once_then_power_on_in_one_task(lab):
     m = lab.machines[2]
     params = {"boot_device": "network", "boot_mode": "uefi", "state": "on"}
     check = power(lab, m, _check=True, **params).result
-    assert check["changed"] is True and m.control.status()["boot_device"] == "default"
+    assert check["changed"] is True and "Force PXE" not in lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
     result = power(lab, m, **params).result
     assert result["boot_device"] == {"device": "network", "persistent": False, "mode": "uefi"}
-    assert result["power_state"] == "on"
-    assert "Force PXE" in lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout or m.control.status()["boot_device"] in ("network", "default")
+    assert result["power_state"] == "on" and m.power_state() == "on"
+    if m.bmc_kind == "lab":  # the lab machine records which device it booted from
+        assert "boot device network" in (m.state_dir / "machine.log").read_text() or m.control.status()["boot_device"] == "default"
     power(lab, m, state="off")
+    if m.bmc_kind == "ipmi_sim":
+        # ipmi_sim keeps the device selector but drops the boot-flags valid bit
+        # (bootparam data reads back 00 08), so a persistent setting cannot be read back there
+        return
     persistent = {"boot_device": "hd", "boot_persistent": True, "state": "query"}
     first = power(lab, m, **persistent).result
     assert first["changed"] is True
-    status = m.control.status()
-    assert status["boot_device"] == "hd" and status["boot_persistent"] is True
+    bootparam = lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
+    assert "Hard-Drive" in bootparam and "all future boots" in bootparam
     second = power(lab, m, **persistent).result
     assert second["changed"] is False
     power(lab, m, boot_device="default")
