@@ -258,7 +258,7 @@ class Lab:
         lab = cls(lab_dir, prefix, loopback, [], [], [], hypervisor)
         try:
             lab._build(machines, state, bmc, boot_delay, shutdown_delay, wol_password)
-            if inventory:
+            if inventory and Path(inventory).resolve() != lab.inventory_path.resolve():
                 shutil.copy(lab.inventory_path, inventory)
             if hypervisor:
                 from pmlab_lib import hypervisor as lab_hypervisor
