@@ -38,7 +38,7 @@ options:
       - V(query) changes nothing.
       - V(on), V(off), V(soft) and V(query) change nothing when the machine is already so.
     type: str
-    choices: [on, off, soft, reset, cycle, boot, query]
+    choices: ['on', 'off', soft, reset, cycle, boot, query]
     default: query
   wait:
     description: Wait until the BMC reports the target power state.

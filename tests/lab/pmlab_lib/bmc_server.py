@@ -32,7 +32,7 @@ from typing import Any, Dict, Optional
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.console as pyghmi_console
-import pyghmi.ipmi.private.serversession as serversession
+from pyghmi.ipmi.private import serversession
 import pyghmi.ipmi.private.session as ipmisession
 
 from pmlab_lib.control import ControlClient
@@ -359,7 +359,7 @@ class LabBmc(pyghmi_bmc.Bmc):
     def pump_serial(self) -> None:
         if self.serial is None or self.sol is None:
             return
-        ready, _, _ = select.select([self.serial], [], [], 0)
+        ready, _writable, _failed = select.select([self.serial], [], [], 0)
         if not ready:
             return
         try:
@@ -379,7 +379,7 @@ def main(argv: Optional[list] = None) -> int:
     bmc = LabBmc(config)
     FAULTS = bmc.faults
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *args: stopping.set())
     if config.get("ready_file"):
         ready = Path(config["ready_file"])
         ready.with_suffix(".tmp").write_text(str(os.getpid()))

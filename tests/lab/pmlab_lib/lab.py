@@ -35,10 +35,10 @@ CONTROLLER_IF = "lab0"
 
 
 def _run(argv: List[str], **kwargs: Any) -> subprocess.CompletedProcess:
-    kwargs.setdefault("check", True)
+    check = kwargs.pop("check", True)
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("text", True)
-    return subprocess.run(argv, **kwargs)
+    return subprocess.run(argv, check=check, **kwargs)
 
 
 def _free_port(kind: int) -> int:
@@ -118,10 +118,10 @@ class Machine:
 
     def run(self, argv: List[str], **kwargs: Any) -> subprocess.CompletedProcess:
         """Run a command inside this machine's network, mount and UTS namespaces."""
+        check = kwargs.pop("check", False)
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
-        kwargs.setdefault("check", False)
-        return subprocess.run(self._prefix() + list(argv), **kwargs)
+        return subprocess.run(self._prefix() + list(argv), check=check, **kwargs)
 
     def popen(self, argv: List[str], **kwargs: Any) -> subprocess.Popen:
         kwargs.setdefault("start_new_session", True)
@@ -136,7 +136,9 @@ class Machine:
 class Lab:
     """A running lab; see docs/lab.md."""
 
-    def __init__(self, lab_dir: Path, prefix: str, loopback: bool, machines: List[Machine], pids: List[int], namespaces: List[str], hypervisor: Any = None) -> None:
+    def __init__(
+        self, lab_dir: Path, prefix: str, loopback: bool, machines: List[Machine], pids: List[int], namespaces: List[str], hypervisor: Any = None
+    ) -> None:
         self.lab_dir = Path(lab_dir)
         self.prefix = prefix
         self.loopback = loopback
@@ -173,16 +175,18 @@ class Lab:
 
     def run(self, argv: List[str], **kwargs: Any) -> subprocess.CompletedProcess:
         """Run a command in the controller namespace (plainly in loopback mode)."""
+        check = kwargs.pop("check", False)
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
-        kwargs.setdefault("check", False)
-        return subprocess.run(self._prefix() + list(argv), **kwargs)
+        return subprocess.run(self._prefix() + list(argv), check=check, **kwargs)
 
     def popen(self, argv: List[str], **kwargs: Any) -> subprocess.Popen:
         kwargs.setdefault("start_new_session", True)
         return subprocess.Popen(self._prefix() + list(argv), **kwargs)
 
-    def ipmitool(self, machine: Machine, *args: str, user: Optional[str] = None, password: Optional[str] = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    def ipmitool(
+        self, machine: Machine, *args: str, user: Optional[str] = None, password: Optional[str] = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess:
         """Run the independent client ipmitool against a machine's BMC."""
         argv = [
             "ipmitool", "-I", "lanplus", "-C", "3", "-N", "1", "-R", "2",

@@ -66,7 +66,7 @@ class MachineConfig:
     @classmethod
     def load(cls, path: str) -> "MachineConfig":
         data = json.loads(Path(path).read_text())
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -372,12 +372,12 @@ class Machine:
             if shell:
                 readers.append(shell[1])
             try:
-                ready, _, _ = select.select(readers, [], [], 0.2)
+                ready, _writable, _failed = select.select(readers, [], [], 0.2)
             except (OSError, ValueError):
                 continue
             for source in ready:
                 if source is server:
-                    client, _ = server.accept()
+                    client, _address = server.accept()
                     self.console_clients.append(client)
                     continue
                 if shell and source == shell[1]:
@@ -501,7 +501,7 @@ class Machine:
         server.settimeout(0.5)
         while not self.stopping.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _address = server.accept()
             except socket.timeout:
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
@@ -559,7 +559,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if config.namespaced:
         prepare_namespace(config)
     machine = Machine(config)
-    signal.signal(signal.SIGTERM, lambda *_: machine.stopping.set())
+    signal.signal(signal.SIGTERM, lambda *args: machine.stopping.set())
     threads = [
         threading.Thread(target=machine.control_loop, daemon=True),
         threading.Thread(target=machine.wol_loop, daemon=True),

@@ -159,4 +159,3 @@ class SensorRepository:
             if sensor.number == data[0]:
                 return sensor
         return None
-

@@ -122,7 +122,7 @@ def test_deadline_counts_down_and_caps_waits():
 
 def test_backoff_starts_fast_and_grows_to_ceiling():
     schedule = backoff(0.2, 2.0, 1.0)
-    assert [round(next(schedule), 3) for _ in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
+    assert [round(next(schedule), 3) for step in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
 
 
 class RecordingModule:
