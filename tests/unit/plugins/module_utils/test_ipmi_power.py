@@ -1,0 +1,184 @@
+"""Power logic with pyghmi's Command replaced at its factory (the outermost seam)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_power, _ipmi_session
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmError, PmInputError, PmTimeoutError
+
+
+class FakeBmc:
+    """A BMC's behaviour as pyghmi's Command would relay it."""
+
+    def __init__(self, power="off", login_error=None, busy=0, silent_login=False, lag=0):
+        self.power = power
+        self.login_error = login_error
+        self.busy = busy
+        self.silent_login = silent_login
+        self.lag = lag  # status reads before a power change shows
+        self.pending = None
+        self.commands = []
+
+
+class FakeCommand:
+    bmcs = {}
+
+    def __init__(self, bmc, userid, password, port, kg, privlevel, onlogon, keepalive):
+        self.bmc = FakeCommand.bmcs[bmc]
+        self.args = dict(bmc=bmc, userid=userid, port=port, privlevel=privlevel)
+        if self.bmc.silent_login:
+            return
+        if self.bmc.login_error:
+            onlogon({"error": self.bmc.login_error})
+        else:
+            onlogon({"success": True}, self)
+
+    def raw_command(self, netfn, command, data=()):
+        bmc = self.bmc
+        bmc.commands.append((netfn, command, tuple(data)))
+        if bmc.busy:
+            bmc.busy -= 1
+            return {"code": 0xC0, "error": "Node busy"}
+        if (netfn, command) == (0, 1):
+            if bmc.pending and bmc.lag <= 0:
+                bmc.power, bmc.pending = bmc.pending, None
+            bmc.lag -= 1
+            return {"code": 0, "data": bytes([1 if bmc.power == "on" else 0, 0, 0])}
+        if (netfn, command) == (0, 2):
+            bmc.pending = {0: "off", 1: "on", 2: "on", 3: "on", 5: "off"}[data[0]]
+            return {"code": 0, "data": b""}
+        if (netfn, command) == (0, 9):
+            return {"code": 0, "data": bytes([1, 5, 0, 0, 0, 0, 0])}
+        if (netfn, command) == (0, 8):
+            return {"code": 0, "data": b""}
+        return {"code": 0xC1, "error": "Invalid command"}
+
+
+@pytest.fixture(autouse=True)
+def fake_pyghmi(monkeypatch):
+    FakeCommand.bmcs = {}
+    monkeypatch.setattr(_ipmi_session, "command_factory", FakeCommand)
+    monkeypatch.setattr(_ipmi_session, "_pump", lambda seconds: time.sleep(min(seconds, 0.01)))
+    monkeypatch.setattr(_ipmi_session, "logout", lambda command: None)
+    yield
+
+
+def run(bmcs, **params):
+    FakeCommand.bmcs.update(bmcs)
+    base = {"user": "admin", "password": "pw", "port": 623, "privilege": "administrator", "cipher_suite": "auto", "connect_timeout": 2,
+            "timeout": 5, "wait": True, "state": "query", "fail_on": "any"}
+    base.update(params)
+    return _ipmi_power.run(base)
+
+
+def test_power_on_waits_until_the_bmc_reports_on():
+    bmc = FakeBmc("off", lag=3)
+    result = run({"b1": bmc}, bmc="b1", state="on")
+    assert result["changed"] is True and result["power_state"] == "on" and result["power_state_before"] == "off"
+    assert (0, 2, (1,)) in bmc.commands
+    assert sum(1 for c in bmc.commands if c[:2] == (0, 1)) >= 4, "polled until the change showed"
+
+
+def test_already_on_sends_no_control_command():
+    bmc = FakeBmc("on")
+    result = run({"b1": bmc}, bmc="b1", state="on")
+    assert result["changed"] is False and not [c for c in bmc.commands if c[:2] == (0, 2)]
+
+
+def test_busy_bmc_is_retried_with_backoff():
+    bmc = FakeBmc("on", busy=2)
+    result = run({"b1": bmc}, bmc="b1")
+    assert result["power_state"] == "on"
+    assert len([c for c in bmc.commands if c[:2] == (0, 1)]) >= 3
+
+
+def test_busy_until_the_timeout_fails_naming_the_bmc():
+    bmc = FakeBmc("on", busy=10**6)
+    with pytest.raises(PmError) as caught:
+        run({"b1": bmc}, bmc="b1", timeout=0.5)
+    assert "b1:623" in caught.value.msg and "node busy" in caught.value.msg.lower()
+
+
+def test_wrong_password_is_not_retried():
+    bmc = FakeBmc(login_error="Incorrect password provided")
+    with pytest.raises(PmAuthError) as caught:
+        run({"b1": bmc}, bmc="b1")
+    assert caught.value.msg.startswith("the BMC at b1:623 refused the password of user 'admin'")
+    assert bmc.commands == []
+
+
+def test_silent_bmc_fails_within_connect_timeout():
+    started = time.monotonic()
+    with pytest.raises(PmTimeoutError) as caught:
+        run({"b1": FakeBmc(silent_login=True)}, bmc="b1", connect_timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert caught.value.msg.startswith("the BMC at b1:623 did not complete login within 0.3 s")
+
+
+def test_fleet_dead_bmc_does_not_hold_up_the_others():
+    bmcs = {f"b{i}": FakeBmc("off") for i in range(5)}
+    bmcs["dead"] = FakeBmc(silent_login=True)
+    targets = [{"bmc": name, "connect_timeout": 0.3 if name == "dead" else 2} for name in bmcs]
+    result = run(bmcs, targets=targets, state="on", fail_on="never")
+    by_name = {r["name"]: r for r in result["results"]}
+    assert all(by_name[f"b{i}"]["power_state"] == "on" for i in range(5))
+    assert by_name["dead"]["failed"] is True and result["summary"] == {"targets": 6, "changed": 5, "failed": 1, "power_on": 5, "power_off": 0}
+
+
+def test_fleet_fail_on_any_and_all():
+    bmcs = {"ok": FakeBmc("on"), "bad": FakeBmc(login_error="Unauthorized name")}
+    targets = [{"bmc": "ok"}, {"bmc": "bad"}]
+    with pytest.raises(PmError) as caught:
+        run(bmcs, targets=targets, fail_on="any")
+    assert caught.value.msg.startswith("1 of 2 targets failed: bad (the BMC at bad:623 does not know user 'admin'")
+    assert run(bmcs, targets=targets, fail_on="all")["summary"]["failed"] == 1
+
+
+def test_per_target_state_and_credentials_override_defaults():
+    bmcs = {"a": FakeBmc("off"), "b": FakeBmc("on")}
+    result = run(bmcs, targets=[{"bmc": "a", "state": "on", "port": 6230}, {"bmc": "b", "state": "off", "user": "ops"}])
+    assert [r["power_state"] for r in result["results"]] == ["on", "off"]
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"bmc": "a", "targets": [{"bmc": "b"}]}, "bmc and targets were both given"),
+        ({"targets": [{"bmc": "a"}, {"bmc": "a"}]}, "targets[1] repeats BMC a:623 (already a); list every BMC once"),
+        ({"targets": [{"bmc": "a", "colour": 1}]}, "targets[0] has unknown key 'colour'"),
+        ({"targets": [{"name": "x"}]}, "targets[0] has no bmc"),
+        ({"targets": [{"bmc": "a", "state": "dim"}]}, "targets[0].state 'dim' is not valid"),
+        ({"bmc": "a", "boot_mode": "uefi"}, "boot_persistent and boot_mode need boot_device"),
+        ({"bmc": "a", "timeout": 0}, "timeout '0' is not valid"),
+    ],
+)
+def test_bad_parameters(params, message):
+    with pytest.raises(PmInputError) as caught:
+        run({"a": FakeBmc()}, **params)
+    assert caught.value.msg.startswith(message)
+
+
+def test_reset_of_a_machine_that_is_off_explains_boot():
+    with pytest.raises(PmError) as caught:
+        run({"b1": FakeBmc("off")}, bmc="b1", state="reset")
+    assert caught.value.msg == "state 'reset' needs a running machine and this one is off; use state: boot to power on or reset"
+
+
+def test_boot_device_set_before_power_on():
+    bmc = FakeBmc("off")
+    result = run({"b1": bmc}, bmc="b1", state="on", boot_device="network", boot_mode="uefi")
+    control = [c for c in bmc.commands if c[:2] in ((0, 8), (0, 2))]
+    assert control[0] == (0, 8, (5, 0xA0, 0x04, 0, 0, 0)) and control[1] == (0, 2, (1,))
+    assert result["boot_device"] == {"device": "network", "persistent": False, "mode": "uefi"}
+
+
+def test_classification_of_error_texts():
+    from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
+
+    conn = BmcConnection.from_params({"bmc": "h", "user": "u"})
+    assert _ipmi_session.is_transient("timeout") and _ipmi_session.is_transient("Insufficient resources for session")
+    assert not _ipmi_session.is_transient("Incorrect password provided")
+    assert isinstance(_ipmi_session.classify_ipmi_error("insufficient privilege (completion code 0xd4)", conn), PmAuthError)
