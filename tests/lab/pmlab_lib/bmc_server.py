@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
-import pyghmi.ipmi.console as pyghmi_console
 from pyghmi.ipmi.private import serversession
 import pyghmi.ipmi.private.session as ipmisession
 
@@ -110,6 +109,13 @@ class LabServerSession(serversession.ServerSession):
         self.maxpriv = PRIVILEGES["user"]
         super().__init__(authdata, kg, clientaddr, netsocket, request, uuid, bmc)
 
+    def send_payload(self, payload=(), payload_type=None, retry=True, needskeepalive=False, **kwargs):
+        # A BMC never retransmits on its own: with retry=True pyghmi keeps the
+        # packet as "in flight" and queues every later one (SOL output included)
+        # until the client happens to send something.
+        del retry
+        return super().send_payload(payload, payload_type=payload_type, retry=False, needskeepalive=needskeepalive, **kwargs)
+
     def _rakp2_error(self, data: Any, status: int) -> None:
         payload = bytearray([data[0], status, 0, 0]) + self.clientsessionid
         self.send_payload(payload, 0x13, retry=False)  # RAKP message 2
@@ -147,6 +153,76 @@ class LabServerSession(serversession.ServerSession):
                 self.bmc.release_sol()
             return None
         return self.bmc.handle_raw_request(request, self)
+
+
+class LabSol:
+    """The BMC side of a Serial-over-LAN payload (IPMI 2.0 section 15).
+
+    pyghmi's ServerConsole blocks the server loop while it waits for acks and
+    lets output lag one exchange behind; this keeps one packet in flight,
+    acknowledges every client packet at once and retransmits after 0.5 s.
+    """
+
+    CHUNK = 200
+
+    def __init__(self, session: Any, on_input: Any) -> None:
+        self.session = session
+        self.on_input = on_input
+        self.myseq = 0
+        self.remseq = 0
+        self.pending = bytearray()
+        self.inflight: Optional[tuple] = None
+        self.sent_at = 0.0
+        self.retries = 0
+        session.sol_handler = self.got
+
+    def _send(self, payload: bytes) -> None:
+        self.session.send_payload(bytearray(payload), payload_type=1, retry=False)
+
+    def got(self, payload: Any) -> None:
+        if isinstance(payload, dict):
+            return
+        newseq, ackseq, ackcount, status = payload[0] & 0x0F, payload[1] & 0x0F, payload[2], payload[3]
+        if newseq:
+            data = bytes(payload[4:])
+            if newseq != self.remseq:  # a retransmission is acknowledged again but not re-typed
+                self.remseq = newseq
+                if data:
+                    self.on_input(data)
+            self._send(bytes((0, newseq, len(data), 0)))
+        if ackseq and self.inflight and ackseq == self.inflight[0]:
+            chunk = self.inflight[1]
+            self.inflight = None
+            if status & 0x40 and ackcount < len(chunk):  # NACK: resend what was not accepted
+                self.pending[:0] = chunk[ackcount:]
+            self.flush()
+
+    def send_data(self, data: bytes) -> None:
+        self.pending += data
+        self.flush()
+
+    def flush(self) -> None:
+        if self.inflight or not self.pending:
+            return
+        chunk = bytes(self.pending[: self.CHUNK])
+        del self.pending[: self.CHUNK]
+        self.myseq = self.myseq % 15 + 1
+        self.inflight = (self.myseq, chunk)
+        self.sent_at = time.monotonic()
+        self.retries = 0
+        self._send(bytes((self.myseq, 0, 0, 0)) + chunk)
+
+    def tick(self) -> None:
+        # Some clients (pyghmi among them) queue their ack behind other traffic
+        # and drop a retransmission with the same sequence number as a
+        # duplicate; after a short grace the packet counts as delivered.
+        if self.inflight and time.monotonic() - self.sent_at > 0.3:
+            self.inflight = None
+            self.flush()
+
+    def close(self) -> None:
+        self.pending.clear()
+        self.inflight = None
 
 
 class LabBmc(pyghmi_bmc.Bmc):
@@ -320,7 +396,7 @@ class LabBmc(pyghmi_bmc.Bmc):
             return session.send_ipmi_response(code=0x81)
         solport = list(struct.unpack("BB", struct.pack("!H", self.port)))
         session.send_ipmi_response(data=[0, 0, 0, 0, 1, 0, 1, 0] + solport + [0xFF, 0xFF])
-        self.sol = pyghmi_console.ServerConsole(session, self.iohandler)
+        self.sol = LabSol(session, self._from_sol_client)
         self.sol_session = session
         self.activated = True
         self.log("SOL activated")
@@ -359,6 +435,7 @@ class LabBmc(pyghmi_bmc.Bmc):
     def pump_serial(self) -> None:
         if self.serial is None or self.sol is None:
             return
+        self.sol.tick()
         ready, _writable, _failed = select.select([self.serial], [], [], 0)
         if not ready:
             return
@@ -368,6 +445,23 @@ class LabBmc(pyghmi_bmc.Bmc):
             data = b""
         if data:
             self.sol.send_data(data)
+
+
+def _wake_event_loop(address: str, port: int, stopping: threading.Event) -> None:
+    """Poke our own socket every 50 ms.
+
+    pyghmi's event loop sleeps in its I/O thread and is woken by a datagram to
+    localhost on its socket's port; a BMC bound to one address never receives
+    it, so without this the loop (and SOL output) waits for the next client
+    packet. The 1-byte datagrams are ignored as non-IPMI.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as poker:
+        while not stopping.wait(0.05):
+            try:
+                poker.sendto(b"\x00", (address, port))
+            except OSError:
+                pass
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -385,6 +479,7 @@ def main(argv: Optional[list] = None) -> int:
         ready.with_suffix(".tmp").write_text(str(os.getpid()))
         os.replace(ready.with_suffix(".tmp"), ready)
     bmc.log(f"listening on {config['address']}:{config['port']}")
+    threading.Thread(target=_wake_event_loop, args=(config["address"], int(config["port"]), stopping), daemon=True).start()
     while not stopping.is_set():
         try:
             ipmisession.Session.wait_for_rsp(0.05)
