@@ -32,8 +32,8 @@ CONSOLE_TYPES = ("sol", "ssh", "xterm", "gnome-terminal", "emacs", "vnc")
 
 
 def strip_ansi(text: str) -> str:
-    """Remove terminal escape sequences and carriage returns that precede newlines."""
-    return _ANSI.sub("", text).replace("\r\n", "\n")
+    """Remove terminal escape sequences and carriage returns (line ends become plain newlines)."""
+    return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "")
 
 
 def decode_keys(text: str, option: str = "send") -> bytes:

@@ -336,9 +336,12 @@ class LabBmc(pyghmi_bmc.Bmc):
                 return self._activate_sol(request, session)
             if netfn == 6 and command == 0x49:
                 return self._deactivate_sol(request, session)
-            if netfn == 6 and command == 0x4B:  # get payload activation status
+            if netfn == 6 and command == 0x4A:  # get payload activation status
                 active = 1 if self.sol is not None else 0
                 return session.send_ipmi_response(data=[1, active, 0])
+            if netfn == 6 and command == 0x4B:  # get payload instance info: owner session id
+                owner = list(bytearray(self.sol_session.managedsessionid)) if self.sol_session is not None else [0, 0, 0, 0]
+                return session.send_ipmi_response(data=owner + [0] * 8)
             handled = self.sensors.handle(netfn, command, list(request["data"]))
             if handled is not None:
                 code, data = handled
