@@ -9,7 +9,7 @@ module: pm_wake
 short_description: Wake machines with Wake-on-LAN and wait until they answer
 version_added: 0.1.0
 description:
-  - Sends Wake-on-LAN magic packets (6 x C(0xff), then the MAC 16 times: exactly 102 bytes, plus a
+  - Sends Wake-on-LAN magic packets (6 x C(0xff), then the MAC 16 times, exactly 102 bytes, plus a
     4- or 6-byte SecureOn password) by UDP to O(broadcast) and O(port), or as raw Ethernet frames
     (ethertype C(0x0842)) on O(interface). The two ways cannot be combined (ctys C(BROADCAST) or C(IF)).
   - With O(host) it first checks whether the machine already answers; a running machine gets no

@@ -37,7 +37,7 @@ def test_udp_sender_puts_the_packets_on_a_loopback_socket():
         port = receiver.getsockname()[1]
         sender = _wol.Sender(broadcast="127.0.0.1", port=port, interface=None, repeat=3, repeat_interval=0)
         sender.send([_wol.magic_packet("02:00:00:00:00:01"), _wol.magic_packet("02:00:00:00:00:02")])
-        received = [receiver.recv(2048) for _ in range(6)]
+        received = [receiver.recv(2048) for attempt in range(6)]
     assert [len(p) for p in received] == [102] * 6
     assert received[0][6:12] == bytes.fromhex("020000000001") and received[1][6:12] == bytes.fromhex("020000000002")
     assert sender.destination() == f"127.0.0.1:{port}/udp"
