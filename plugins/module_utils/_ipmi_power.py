@@ -255,6 +255,7 @@ def build_jobs(params: Dict[str, Any]) -> List[PowerJob]:
         unknown = sorted(set(target) - set(FLEET_KEYS))
         if unknown:
             raise PmInputError(f"targets[{index}] has unknown key '{unknown[0]}'; use {', '.join(FLEET_KEYS)}")
+        target = {key: value for key, value in target.items() if value is not None}
         host = target.get("bmc") or target.get("host")
         if not host:
             raise PmInputError(f"targets[{index}] has no bmc; set bmc to the BMC's host name or address")

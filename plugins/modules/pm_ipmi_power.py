@@ -64,12 +64,45 @@ options:
     choices: [legacy, uefi]
   targets:
     description:
-      - Fleet mode. A list of BMCs, each a dictionary with C(bmc) and optionally C(name), C(port), C(user), C(password),
-        C(kg), C(privilege), C(cipher_suite), C(connect_timeout) and C(state); the top-level options are the defaults.
+      - Fleet mode. A list of BMCs; for every key a target does not set, the top-level option is the default.
       - All targets are handled concurrently; one dead BMC never delays the others beyond its own O(connect_timeout).
       - Mutually exclusive with O(bmc).
     type: list
     elements: dict
+    suboptions:
+      bmc:
+        description: Host name or address of the BMC.
+        type: str
+        aliases: [host]
+      name:
+        description: Name for this target in the results (default O(targets[].bmc)).
+        type: str
+      port:
+        description: RMCP+ port.
+        type: int
+      user:
+        description: BMC user.
+        type: str
+      password:
+        description: Password of the user.
+        type: str
+      kg:
+        description: BMC key (K_g).
+        type: str
+      privilege:
+        description: Session privilege.
+        type: str
+        choices: [user, operator, administrator]
+      cipher_suite:
+        description: Cipher suite, as O(cipher_suite).
+        type: str
+      connect_timeout:
+        description: Login timeout in seconds.
+        type: float
+      state:
+        description: Power state for this target.
+        type: str
+        choices: ['on', 'off', soft, reset, cycle, boot, query]
   fail_on:
     description:
       - In fleet mode, when the task fails. V(any) if one target failed, V(all) only if every target failed,
@@ -193,7 +226,22 @@ def main() -> None:
         boot_device={"type": "str", "choices": list(_ipmi_power.BOOT_DEVICES)},
         boot_persistent={"type": "bool", "default": False},
         boot_mode={"type": "str", "choices": list(_ipmi_power.BOOT_MODES)},
-        targets={"type": "list", "elements": "dict"},
+        targets={
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "bmc": {"type": "str", "aliases": ["host"]},
+                "name": {"type": "str"},
+                "port": {"type": "int"},
+                "user": {"type": "str"},
+                "password": {"type": "str", "no_log": True},
+                "kg": {"type": "str", "no_log": True},
+                "privilege": {"type": "str", "choices": ["user", "operator", "administrator"]},
+                "cipher_suite": {"type": "str"},
+                "connect_timeout": {"type": "float"},
+                "state": {"type": "str", "choices": list(_ipmi_power.STATES)},
+            },
+        },
         fail_on={"type": "str", "default": "any", "choices": ["any", "all", "never"]},
     )
     module = AnsibleModule(

@@ -256,3 +256,28 @@ def test_fifty_machines_come_up_and_answer(tmp_path):
         assert all(m.power_state() == "off" for m in lab.machines)
     finally:
         lab.down()
+
+
+def test_ipmi_sim_drives_the_same_machine(tmp_path):
+    """OpenIPMI's ipmi_sim as the BMC: the same power state through every door."""
+    lab = Lab.up(machines=1, state="off", bmc="ipmi_sim", boot_delay=0.2, shutdown_delay=0.2, lab_dir=tmp_path / "sim")
+    try:
+        m = lab.machines[0]
+        assert bmc_power(lab, m) == "Chassis Power is off"
+        assert lab.ipmitool(m, "chassis", "power", "on").returncode == 0
+        wait_for(lambda: ssh_ok(lab, m), what="ssh after ipmi_sim power on")
+        assert lab.ipmitool(m, "chassis", "power", "off").returncode == 0
+        assert m.power_state() == "off" and "refused" in lab.ssh(m, "true").stderr
+        lab.run(["wakeonlan", "-i", "198.18.255.255", m.mac])
+        wait_for(lambda: ssh_ok(lab, m), what="ssh after wakeonlan")
+        assert bmc_power(lab, m) == "Chassis Power is on"
+        lab.ssh(m, "poweroff")
+        wait_for(lambda: bmc_power(lab, m) == "Chassis Power is off", what="ipmi_sim sees the OS poweroff")
+        sensors = json.loads(m.bmc_sensors_file.read_text())
+        sensors[0]["value"] = 99.0
+        m.bmc_sensors_file.write_text(json.dumps(sensors))
+        wait_for(lambda: "99 degrees C      | cr" in lab.ipmitool(m, "sdr", "list").stdout, what="critical reading via ipmi_sim")
+        viewer = lab.ipmitool(m, "-L", "USER", "chassis", "power", "on", user="viewer")
+        assert viewer.returncode != 0 and m.power_state() == "off"
+    finally:
+        lab.down()

@@ -67,14 +67,11 @@ def test_pm_ipmi_power_success_and_failure_paths(lab, tmp_path):
     bad, log = run("ctys.pm.pm_ipmi_power", bmc_args(m, kg=KNOWN_KEY, connect_timeout=2, state="on"), tmp_path, netns=lab.controller_netns)
     assert bad.result["failed"] is True
     assert_nowhere(bad, [m.bmc_password, KNOWN_KEY], log)
-    fleet, log = run(
-        "ctys.pm.pm_ipmi_power",
-        {"user": "admin", "targets": [{"bmc": m.bmc_host, "password": m.bmc_password}, {"bmc": "127.0.0.1", "port": closed_udp_port(),
-                                                                                       "password": m.bmc_password, "kg": KNOWN_KEY,
-                                                                                       "connect_timeout": 1}], "fail_on": "never"},
-        tmp_path,
-        netns=lab.controller_netns,
-    )
+    targets = [
+        {"bmc": m.bmc_host, "password": m.bmc_password},
+        {"bmc": "127.0.0.1", "port": closed_udp_port(), "password": m.bmc_password, "kg": KNOWN_KEY, "connect_timeout": 1},
+    ]
+    fleet, log = run("ctys.pm.pm_ipmi_power", {"user": "admin", "targets": targets, "fail_on": "never"}, tmp_path, netns=lab.controller_netns)
     assert_nowhere(fleet, [m.bmc_password, KNOWN_KEY], log)
 
 
