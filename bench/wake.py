@@ -62,7 +62,7 @@ def main() -> int:
         assert proc.returncode == 0, proc.stdout[-2000:]
     print(f"{'measurement':60} {'ctys.pm':>9} {'anchor':>9} {'ratio':>7}")
     print(f"{f'wake {MACHINES} machines (boot {BOOT_DELAY:g} s), wait for SSH':60} {ours:9.2f} {theirs:9.2f} {theirs / ours:6.1f}x")
-    print(f"goal: under slowest boot + 0.5 s of module time, and at least 5x; anchor = wakeonlan + wait_for play, forks 5")
+    print("goal: under slowest boot + 0.5 s of module time, and at least 5x; anchor = wakeonlan + wait_for play, forks 5")
     return 0
 
 
