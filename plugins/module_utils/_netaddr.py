@@ -26,7 +26,7 @@ def parse_mac(value: object, option: str = "mac") -> str:
     """
     text = str(value).strip().lower()
     for form in _MAC_FORMS:
-        match = form.match(text)
+        match = form.fullmatch(text)
         if not match:
             continue
         groups = [g for g in match.groups() if g not in (":", "-")]
@@ -49,7 +49,7 @@ def mac_bytes(mac: str) -> bytes:
 def check_interface_name(value: object, option: str = "interface") -> str:
     """Return ``value`` if it can be a Linux interface name, else raise."""
     text = str(value)
-    if not _IFNAME.match(text) or text in (".", ".."):
+    if not _IFNAME.fullmatch(text) or text in (".", ".."):
         raise PmInputError(
             f"{option} '{value}' is not a valid interface name; use 1 to 15 letters, digits or '_.:@+-' such as eth0"
         )

@@ -63,10 +63,11 @@ def test_check_mode_connects_and_sends_nothing(lab):
 def test_capture_a_boot(lab):
     m = lab.machines[1]
     m.control.call("power", action="off")
-    timer = threading.Timer(2.0, lambda: m.control.call("power", action="on"))
+    # late enough that Ansible has started and SOL is active, even on a loaded machine
+    timer = threading.Timer(6.0, lambda: m.control.call("power", action="on"))
     timer.start()
     try:
-        result = console(lab, m, capture=True, duration=20, until="login: $").result
+        result = console(lab, m, capture=True, duration=30, until="login: $").result
     finally:
         timer.cancel()
     assert result.get("failed") is not True, result

@@ -164,3 +164,10 @@ def test_run_module_does_not_hide_bugs():
 def test_invalid_option_message_shape():
     error = invalid_option("repeat", -1, "use a count from 1 to 100")
     assert isinstance(error, PmError) and error.msg == "repeat '-1' is not valid; use a count from 1 to 100"
+
+
+@pytest.mark.parametrize("name", ["eth0\n", "eth0\r", "\teth0"])
+def test_interface_names_with_control_characters_are_refused(name):
+    # found by the property-based test: "$" in a regex also matches before a final newline
+    with pytest.raises(PmInputError):
+        check_interface_name(name)
