@@ -34,17 +34,22 @@ def community_general() -> Path:
     return BENCH_VENV / "bin"
 
 
-def timed(argv, lab, env=None):
-    started = time.monotonic()
-    proc = lab.run(argv, env=env, timeout=1200)
-    elapsed = time.monotonic() - started
-    if proc.returncode not in (0, 2):
-        raise RuntimeError(f"{argv[:3]} failed: {proc.stderr[-2000:]}")
-    return elapsed
+def timed(argv, lab, env=None, runs=1):
+    """Best wall time of ``runs`` runs (the first run also warms caches)."""
+    best = None
+    for _attempt in range(runs):
+        started = time.monotonic()
+        proc = lab.run(argv, env=env, timeout=1200)
+        elapsed = time.monotonic() - started
+        if proc.returncode not in (0, 2):
+            raise RuntimeError(f"{argv[:3]} failed: {proc.stderr[-2000:]}")
+        best = elapsed if best is None else min(best, elapsed)
+    return best
 
 
-def adhoc(bin_dir, module, args, lab, env):
-    return timed([str(bin_dir / "ansible"), "localhost", "-c", "local", "-i", "localhost,", "-m", module, "-a", json.dumps(args)], lab, env)
+def adhoc(bin_dir, module, args, lab, env, runs=3):
+    argv = [str(bin_dir / "ansible"), "localhost", "-c", "local", "-i", "localhost,", "-m", module, "-a", json.dumps(args)]
+    return timed(argv, lab, env, runs)
 
 
 def main() -> int:
@@ -66,9 +71,9 @@ def main() -> int:
 
         m2 = lab.machines[1]
         conn2 = {"port": m2.bmc_port, "user": m2.bmc_user, "password": m2.bmc_password}
-        ours = adhoc(ours_bin, "ctys.pm.pm_ipmi_power", dict(conn2, bmc=m2.bmc_host, state="on"), lab, ours_env)
+        ours = adhoc(ours_bin, "ctys.pm.pm_ipmi_power", dict(conn2, bmc=m2.bmc_host, state="on"), lab, ours_env, runs=1)
         m2.control.call("power", action="off")
-        theirs = adhoc(cg_bin, "community.general.ipmi_power", dict(conn2, name=m2.bmc_host, state="on"), lab, cg_env)
+        theirs = adhoc(cg_bin, "community.general.ipmi_power", dict(conn2, name=m2.bmc_host, state="on"), lab, cg_env, runs=1)
         rows.append(("power on with wait, one BMC", ours, theirs, "community.general.ipmi_power"))
 
         targets = [{"bmc": x.bmc_host, "password": x.bmc_password, "name": x.name} for x in lab.machines]

@@ -450,17 +450,20 @@ class LabBmc(pyghmi_bmc.Bmc):
             self.sol.send_data(data)
 
 
-def _wake_event_loop(address: str, port: int, stopping: threading.Event) -> None:
-    """Poke our own socket every 50 ms.
+def _wake_event_loop(address: str, port: int, stopping: threading.Event, bmc: "LabBmc") -> None:
+    """Poke our own socket every 50 ms while a SOL session is active.
 
     pyghmi's event loop sleeps in its I/O thread and is woken by a datagram to
     localhost on its socket's port; a BMC bound to one address never receives
     it, so without this the loop (and SOL output) waits for the next client
-    packet. The 1-byte datagrams are ignored as non-IPMI.
+    packet. Only SOL output needs the loop to act unprompted, so an idle BMC
+    costs no CPU. The 1-byte datagrams are ignored as non-IPMI.
     """
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as poker:
         while not stopping.wait(0.05):
+            if bmc.sol is None:
+                continue
             try:
                 poker.sendto(b"\x00", (address, port))
             except OSError:
@@ -482,7 +485,7 @@ def main(argv: Optional[list] = None) -> int:
         ready.with_suffix(".tmp").write_text(str(os.getpid()))
         os.replace(ready.with_suffix(".tmp"), ready)
     bmc.log(f"listening on {config['address']}:{config['port']}")
-    threading.Thread(target=_wake_event_loop, args=(config["address"], int(config["port"]), stopping), daemon=True).start()
+    threading.Thread(target=_wake_event_loop, args=(config["address"], int(config["port"]), stopping, bmc), daemon=True).start()
     while not stopping.is_set():
         try:
             ipmisession.Session.wait_for_rsp(0.05)
