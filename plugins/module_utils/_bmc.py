@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
 from ansible_collections.ctys.pm.plugins.module_utils._netaddr import check_port
 
@@ -94,15 +95,7 @@ class BmcConnection:
             raise PmInputError(
                 "cipher_suite '0' authenticates nothing; use 3 or 17, or set allow_unauthenticated: true if you accept that"
             )
-        timeout = merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-        try:
-            timeout = float(timeout)
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if not 0 < timeout <= 3600:
-            raise PmInputError(
-                f"connect_timeout '{merged.get('connect_timeout')}' is not valid; use seconds between 0 and 3600 such as 10"
-            )
+        timeout = check_seconds("connect_timeout", merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT), 3600, "10")
         kg = merged.get("kg") or None
         return cls(
             host=str(host).strip(),

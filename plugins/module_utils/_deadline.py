@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
+
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
 
 
 @dataclass
@@ -50,3 +52,16 @@ def sleep_within(deadline: Deadline, seconds: float, sleeper: Callable[[float], 
     pause = deadline.cap(seconds)
     if pause > 0:
         sleeper(pause)
+
+
+def check_seconds(option: str, value: Any, high: float, example: str, allow_zero: bool = False) -> float:
+    """``value`` as seconds within (0, high] (or [0, high] with ``allow_zero``), else one clear sentence."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    low_ok = seconds >= 0 if allow_zero else seconds > 0
+    if not (low_ok and seconds <= high):  # also refuses NaN
+        span = f"from 0 to {high:g}" if allow_zero else f"between 0 and {high:g}"
+        raise PmInputError(f"{option} '{value}' is not valid; use seconds {span} such as {example}")
+    return seconds

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_session
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
-from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff, check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmStateError, PmTimeoutError
 
 STATES = ("on", "off", "soft", "reset", "cycle", "boot", "query")
@@ -279,9 +279,7 @@ def _check_state(state: str, option: str) -> str:
 def run(params: Dict[str, Any], check_mode: bool = False) -> Dict[str, Any]:
     """The pm_ipmi_power backend."""
     started = time.monotonic()
-    timeout = params.get("timeout", 300)
-    if not 0 < float(timeout) <= 86400:
-        raise PmInputError(f"timeout '{timeout}' is not valid; use seconds between 0 and 86400 such as 300")
+    timeout = check_seconds("timeout", params.get("timeout", 300), 86400, "300")
     fail_on = params.get("fail_on") or "any"
     if fail_on not in ("any", "all", "never"):
         raise PmInputError(f"fail_on '{fail_on}' is not valid; use any, all or never")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
-from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import (
     PmAuthError,
     PmConnectionError,
@@ -103,13 +103,7 @@ class Step:
                 pattern = re.compile(str(expect), re.MULTILINE)
             except re.error as error:
                 raise PmInputError(f"{where}.expect '{expect}' is not a valid regular expression ({error}); fix the pattern") from None
-        timeout = raw.get("timeout", default_timeout)
-        try:
-            timeout = float(timeout)
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if not 0 < timeout <= 3600:
-            raise PmInputError(f"{where}.timeout '{raw.get('timeout')}' is not valid; use seconds between 0 and 3600 such as 10")
+        timeout = check_seconds(f"{where}.timeout", raw.get("timeout", default_timeout), 3600, "10")
         data = decode_keys(str(send), f"{where}.send") if send is not None else None
         label = str(expect) if expect is not None else str(send)
         return cls(send=data, expect=pattern, timeout=timeout, label=label)
@@ -313,9 +307,7 @@ def run_console(
     transport_factory: Optional[Callable[[BmcConnection, bool], Any]] = None,
 ) -> Dict[str, Any]:
     """The pm_console backend: validate, then command line, script or capture."""
-    total = params.get("timeout") or 120
-    if not 0 < float(total) <= 86400:
-        raise PmInputError(f"timeout '{total}' is not valid; use seconds between 0 and 86400 such as 120")
+    total = check_seconds("timeout", params.get("timeout", 120), 86400, "120")
     kind = params.get("console_command")
     if kind:
         conn = BmcConnection.from_params(params) if (params.get("bmc") or kind == "sol") else None
@@ -329,9 +321,7 @@ def run_console(
     if not raw_steps and not capturing:
         raise PmInputError("steps is empty and capture is false; give steps, set capture: true, or use console_command")
     steps = [Step.from_option(i, step, 30.0) for i, step in enumerate(raw_steps or [])]
-    duration = float(params.get("duration") or 0)
-    if capturing and not 0 < duration <= 86400:
-        raise PmInputError(f"duration '{params.get('duration')}' is not valid; use seconds between 0 and 86400 such as 10")
+    duration = check_seconds("duration", params.get("duration", 10), 86400, "10") if capturing else 0.0
     until = None
     if params.get("until"):
         try:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError, PmStateError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._netaddr import parse_mac
 from ansible_collections.ctys.pm.plugins.module_utils._poll import PollSpec, poll_once
@@ -44,14 +44,7 @@ def _read(path: str) -> str:
 
 
 def _number(params: Dict[str, Any], key: str, low: float, high: float, example: str) -> float:
-    value = params.get(key)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = low - 1
-    if not low <= number <= high:
-        raise PmInputError(f"{key} '{value}' is not valid; use seconds from {low:g} to {high:g} such as {example}")
-    return number
+    return check_seconds(key, params.get(key), high, example, allow_zero=low == 0)
 
 
 def build_targets(params: Dict[str, Any], reader: Callable[[str], str]) -> List[Target]:
