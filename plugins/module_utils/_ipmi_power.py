@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_session
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff, check_seconds
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmStateError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmConnectionError, PmError, PmInputError, PmStateError, PmTimeoutError
 
 STATES = ("on", "off", "soft", "reset", "cycle", "boot", "query")
 BOOT_DEVICES = ("network", "hd", "cdrom", "bios", "floppy", "safe", "default")
@@ -155,7 +155,9 @@ def run_jobs(jobs: Sequence[PowerJob], deadline_seconds: float, wait: bool, chec
                 job.finished = time.monotonic()
     finally:
         for job in jobs:
-            _ipmi_session.logout(job.command)
+            # a BMC that stopped answering would make pyghmi's logout wait for it
+            if not isinstance(job.error, PmConnectionError):
+                _ipmi_session.logout(job.command)
 
 
 def _act(job: PowerJob, deadline: Deadline, check_mode: bool) -> None:

@@ -212,9 +212,13 @@ def ipmi_session(conn: BmcConnection, deadline: Deadline) -> Iterator[Any]:
 def raw(command: Any, conn: BmcConnection, netfn: int, cmd: int, data: Sequence[int] = ()) -> List[int]:
     """One raw IPMI command; completion codes other than 0 raise a classified error."""
     try:
+        # pyghmi retransmits by itself; with retry=False it drops the answer, so a
+        # BMC that goes silent mid-session costs pyghmi's own retry time (see docs/notes.md)
         response = command.raw_command(netfn=netfn, command=cmd, data=list(data))
     except Exception as error:  # pyghmi raises IpmiException for broken sessions
         raise classify_ipmi_error(error, conn) from None
+    if not response:  # no answer at all comes back as None
+        raise classify_ipmi_error("timeout waiting for a response", conn)
     code = response.get("code", 0)
     if response.get("error") or code:
         text = response.get("error") or f"completion code {code:#x}"

@@ -89,7 +89,11 @@ _real_sendto = ipmisession._io_sendto
 
 def _sendto(handle: Any, packet: Any, sockaddr: Any) -> Any:
     if FAULTS is not None and FAULTS.mode == "silent":
-        return None  # a BMC that stopped answering, also mid-session
+        # {"mode": "silent", "after": N}: answer N more packets, then stop (mid-session)
+        after = FAULTS.current().get("after")
+        if after is None or FAULTS.used >= int(after):
+            return None
+        FAULTS.used += 1
     return _real_sendto(handle, packet, sockaddr)
 
 
@@ -245,7 +249,8 @@ class LabBmc(pyghmi_bmc.Bmc):
 
     # ----- session set-up -------------------------------------------------
     def sessionless_data(self, data, sockaddr):
-        if self.faults.mode == "silent":
+        faults = self.faults.current()
+        if faults.get("mode") == "silent" and faults.get("after") is None:
             return
         raw = bytearray(data)
         if len(raw) >= 22 and raw[0] == 6 and raw[4] == 6 and raw[5] == 0x10:
