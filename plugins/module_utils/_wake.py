@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError, PmStateError, PmTimeoutError
-from ansible_collections.ctys.pm.plugins.module_utils._netaddr import parse_mac
+from ansible_collections.ctys.pm.plugins.module_utils._netaddr import check_port, parse_mac
 from ansible_collections.ctys.pm.plugins.module_utils._poll import PollSpec, poll_once
 from ansible_collections.ctys.pm.plugins.module_utils._wol import Sender, lookup_name, magic_packet, parse_password
 
@@ -41,6 +41,12 @@ class Target:
 def _read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as stream:
         return stream.read()
+
+
+def _given(params: Dict[str, Any], key: str, default: Any) -> Any:
+    """The option's value, or ``default`` only when it was left out (0 is a value, and an invalid one is refused)."""
+    value = params.get(key)
+    return default if value is None else value
 
 
 def _number(params: Dict[str, Any], key: str, low: float, high: float, example: str) -> float:
@@ -84,9 +90,9 @@ def run(params: Dict[str, Any], check_mode: bool = False, reader: Callable[[str]
     password = parse_password(params.get("password"))
     sender_args = dict(
         broadcast=None if params.get("interface") else params.get("broadcast") or "255.255.255.255",
-        port=params.get("port") or 9,
+        port=_given(params, "port", 9),
         interface=params.get("interface"),
-        repeat=int(params.get("repeat") or 3),
+        repeat=int(_given(params, "repeat", 3)),
         repeat_interval=_number(params, "repeat_interval", 0, 10, "0.1"),
     )
     if sysfs:
@@ -95,13 +101,13 @@ def run(params: Dict[str, Any], check_mode: bool = False, reader: Callable[[str]
     wait_timeout = _number(params, "wait_timeout", 0.1, 86400, "300")
     wol_delay = _number(params, "wol_delay", 0, 3600, "0")
     interval = _number(params, "poll_interval", 0.05, 60, "0.5")
-    stagger = int(params.get("stagger") or 0)
+    stagger = int(_given(params, "stagger", 0))
     stagger_interval = _number(params, "stagger_interval", 0, 3600, "1")
     if stagger < 0:
         raise PmInputError(f"stagger '{stagger}' is not valid; use how many machines to wake per stagger_interval, such as 5, or 0 for all at once")
     spec = PollSpec(
         kind=params.get("poll") or "ping",
-        port=int(params.get("poll_port") or 22),
+        port=check_port(_given(params, "poll_port", 22), "poll_port"),
         ssh_user=params.get("ssh_user"),
         ssh_key=params.get("ssh_key"),
         ssh_password=params.get("ssh_password"),

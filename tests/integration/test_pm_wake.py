@@ -174,11 +174,44 @@ def test_wake_by_name_from_a_ctys_macmap(lab, tmp_path):
     power_off(lab, m)
 
 
+def test_default_limited_broadcast_and_a_real_ssh_login_with_host_key_checked(lab):
+    """No broadcast given: 255.255.255.255 (sent only inside the lab's controller namespace)."""
+    m = lab.machines[0]
+    capture = Capture(m, "udp port 9")
+    result = wake(lab, mac=[m.mac], host=m.ip, poll="ssh", poll_port=m.ssh_port, ssh_user="root",
+                  ssh_key=str(lab.ssh_key), ssh_known_hosts=str(lab.known_hosts))
+    assert result.get("failed") is not True, result
+    assert result["packets"][0]["destination"] == "255.255.255.255:9/udp" and result["reachable"] is True
+    macs, _password, _frame_len, _ethertype, udp_len = capture.fields()
+    assert set(macs.split(",")) == {m.mac} and udp_len == "110"
+    assert m.control.status()["power"] == "on"
+    assert lab.ssh(m, "hostname").stdout.strip() == m.name
+    # REUSE through the same login: the machine answers, nothing is sent
+    seen = len(packets_seen(m))
+    again = wake(lab, mac=[m.mac], host=m.ip, poll="ssh", poll_port=m.ssh_port, ssh_user="root",
+                 ssh_key=str(lab.ssh_key), ssh_known_hosts=str(lab.known_hosts))
+    assert again["changed"] is False and again["already_running"] is True and len(packets_seen(m)) == seen
+    power_off(lab, m)
+
+
+def test_ssh_login_refuses_an_unknown_host_key(lab, tmp_path):
+    m = lab.machines[1]
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    result = wake(lab, mac=[m.mac], broadcast=BROADCAST, host=m.ip, poll="ssh", poll_port=m.ssh_port, ssh_user="root",
+                  ssh_key=str(lab.ssh_key), ssh_known_hosts=str(empty), wait_timeout=3)
+    assert result["failed"] is True and "did not answer within wait_timeout 3 s" in result["msg"]
+    assert "not found in known_hosts" in result["msg"]
+    assert lab.ssh(m, "true").returncode == 0, "the machine is up; only its unknown host key was refused"
+    power_off(lab, m)
+
+
 @pytest.mark.parametrize(
     "params,message",
     [
         ({"mac": ["zz:11"]}, "mac 'zz:11' is not a MAC address; use six hex octets such as 00:1a:2b:3c:4d:5e"),
         ({"mac": ["02:00:00:00:00:01"], "port": 70000}, "port '70000' is outside 1..65535; use a port number such as 9"),
+        ({"mac": ["02:00:00:00:00:01"], "port": 0}, "port '0' is outside 1..65535; use a port number such as 9"),
         ({"mac": ["02:00:00:00:00:01"], "broadcast": BROADCAST, "interface": "lab0"}, "broadcast and interface cannot be combined"),
         ({"mac": ["02:00:00:00:00:01"], "interface": "nope0"}, "interface 'nope0' does not exist on this host; use one of"),
         ({"mac": ["02:00:00:00:00:01"], "wait": True}, "wait is true but no host to watch was given"),
