@@ -158,3 +158,14 @@ def _run(argv: List[str], env: Optional[Mapping[str, str]], inventory: Optional[
             tasks.append(record)
             per_host[record["host"]] = result  # last task wins, as for ad-hoc runs
     return AnsibleResult(proc.returncode, proc.stdout, proc.stderr, per_host, tasks)
+
+
+def without_unsafe_markers(value: Any) -> Any:
+    """``ansible-inventory --list`` output with its ``{"__ansible_unsafe": ...}`` wrappers removed."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: without_unsafe_markers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_unsafe_markers(item) for item in value]
+    return value

@@ -1,0 +1,488 @@
+# Copyright: ctys.pm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From ctys files to hosts, host variables and groups (the work of the ``ctys.pm.ctys`` inventory plugin).
+
+:func:`collect_sources` reads the files named by the plugin's options;
+:func:`build_inventory` turns them into a JSON-serialisable dict
+``{"hosts": {name: vars}, "groups": {name: {"hosts", "children", "vars"}}, "warnings": [...]}``
+which the plugin caches and hands to Ansible.  No Ansible imports here, so the
+benchmark and the unit tests call it directly.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import (
+    ConfFile,
+    CtysFileError,
+    EnumRecord,
+    Interface,
+    Issue,
+    ResolvedGroup,
+    directed_broadcast,
+    parse_conf,
+    parse_enum,
+    parse_ethers,
+    parse_hwcap,
+    parse_macmap,
+    parse_ssh_ports,
+    parse_stackcap,
+    resolve_groups,
+    stackcap_wol,
+)
+
+DEFAULT_DB_PATH = "~/.ctys/db/default"
+DEFAULT_GROUPS_PATH = "~/.ctys/groups"
+HOST_KEYS = ("label", "netname", "host")
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    containing: str = ""  # config files: the machine the VM configs live on
+
+
+@dataclass
+class Sources:
+    """Everything read from disk; tests build this directly."""
+
+    enum_files: List[SourceFile] = field(default_factory=list)
+    macmap_files: List[SourceFile] = field(default_factory=list)
+    config_files: List[SourceFile] = field(default_factory=list)
+    ethers: Optional[SourceFile] = None
+    groups: Dict[str, ResolvedGroup] = field(default_factory=dict)
+    issues: List[Issue] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        raise CtysFileError(f"'{path}' does not exist; create it or remove it from the inventory configuration") from None
+    except OSError as error:
+        raise CtysFileError(f"'{path}' cannot be read ({error.strerror}); check its permissions") from None
+
+
+def _has_magic(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
+
+
+def collect_sources(
+    db_paths: Sequence[str] = (DEFAULT_DB_PATH,),
+    config_files: Sequence[Any] = (),
+    groups_paths: Sequence[str] = (DEFAULT_GROUPS_PATH,),
+    ethers: Optional[str] = None,
+    explicit_db: bool = True,
+    explicit_groups: bool = True,
+) -> Sources:
+    """Read the files the options name.
+
+    A file or folder named explicitly that does not exist raises
+    :class:`CtysFileError`; the defaults (``~/.ctys/db/default``,
+    ``~/.ctys/groups``) may be missing.  ``config_files`` items are globs or
+    ``{"glob": ..., "host": ...}`` where ``host`` is the machine the VMs run on.
+    """
+    sources = Sources()
+    stamp: List[str] = []
+
+    def remember(path: str) -> None:
+        try:
+            info = os.stat(path)
+            stamp.append(f"{path}:{info.st_mtime_ns}:{info.st_size}")
+        except OSError:
+            stamp.append(f"{path}:missing")
+
+    for raw in db_paths:
+        folder = os.path.expanduser(str(raw))
+        if not os.path.isdir(folder):
+            if explicit_db:
+                raise CtysFileError(f"db_paths '{raw}' is not a folder; give folders that hold enum.fdb and macmap.fdb")
+            continue
+        enum_path, macmap_path = os.path.join(folder, "enum.fdb"), os.path.join(folder, "macmap.fdb")
+        if explicit_db and not os.path.exists(enum_path) and not os.path.exists(macmap_path):
+            raise CtysFileError(f"db_paths '{raw}' holds neither enum.fdb nor macmap.fdb; run playbooks/enumerate.yml or ctys-vdbgen to create them")
+        if os.path.exists(enum_path):
+            sources.enum_files.append(SourceFile(enum_path, _read(enum_path)))
+            remember(enum_path)
+        if os.path.exists(macmap_path):
+            sources.macmap_files.append(SourceFile(macmap_path, _read(macmap_path)))
+            remember(macmap_path)
+
+    for item in config_files:
+        if isinstance(item, dict):
+            pattern, containing = str(item.get("glob") or item.get("path") or ""), str(item.get("host") or "")
+        else:
+            pattern, containing = str(item), ""
+        expanded = os.path.expanduser(pattern)
+        if _has_magic(expanded):
+            matches = sorted(glob.glob(expanded, recursive=True))
+        elif os.path.exists(expanded):
+            matches = [expanded]
+        else:
+            raise CtysFileError(f"config_files '{pattern}' does not exist; give an existing pm.conf, vm.conf or .ctys file or a glob")
+        for path in matches:
+            if os.path.isfile(path):
+                sources.config_files.append(SourceFile(path, _read(path), containing))
+                remember(path)
+
+    if ethers:
+        path = os.path.expanduser(ethers)
+        if not os.path.isfile(path):
+            raise CtysFileError(f"ethers '{ethers}' does not exist; give an existing /etc/ethers style file or leave ethers unset")
+        sources.ethers = SourceFile(path, _read(path))
+        remember(path)
+
+    search: List[str] = []
+    names: List[str] = []
+    for raw in groups_paths:
+        folder = os.path.expanduser(str(raw))
+        if not os.path.isdir(folder):
+            if explicit_groups:
+                raise CtysFileError(f"groups_paths '{raw}' is not a folder; give folders of ctys group files")
+            continue
+        search.append(folder)
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith("~"):
+                    continue
+                relative = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+                if relative not in names:
+                    names.append(relative)
+                remember(os.path.join(root, name))
+    if names:
+        sources.groups, issues = resolve_groups(names, search, _read, os.path.isfile)
+        sources.issues.extend(issues)
+    sources.fingerprint = hashlib.sha1("\n".join(stamp).encode()).hexdigest()
+    return sources
+
+
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class Machine:
+    name: str
+    category: str = ""
+    session_type: str = ""
+    containing: List[str] = field(default_factory=list)
+    values: Dict[str, str] = field(default_factory=dict)
+    interfaces: List[Interface] = field(default_factory=list)
+    ctys_groups: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    ansible_user: str = ""
+
+    def merge(self, values: Dict[str, str], interfaces: Sequence[Interface]) -> None:
+        for key, value in values.items():
+            if value and not self.values.get(key):
+                self.values[key] = value
+        known = {(i.mac, i.ip) for i in self.interfaces}
+        for iface in interfaces:
+            if (iface.mac, iface.ip) not in known:
+                self.interfaces.append(iface)
+                known.add((iface.mac, iface.ip))
+
+    def primary(self) -> Optional[Interface]:
+        with_ip = [i for i in self.interfaces if i.ip]
+        for iface in with_ip:
+            if iface.ssh_ports:
+                return iface
+        return with_ip[0] if with_ip else None
+
+    def hostvars(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        primary = self.primary()
+        if primary is not None:
+            out["ansible_host"] = primary.ip
+            if primary.ssh_ports:
+                out["ansible_port"] = primary.ssh_ports[0]
+        if self.ansible_user:
+            out["ansible_user"] = self.ansible_user
+        mac_iface = primary if primary is not None and primary.mac else next((i for i in self.interfaces if i.mac), None)
+        if mac_iface is not None:
+            out["pm_mac"] = mac_iface.mac.lower()
+            broadcast = directed_broadcast(mac_iface.ip, mac_iface.netmask)
+            if broadcast:
+                out["pm_wol_broadcast"] = broadcast
+        out["pm_interfaces"] = [dict(i.as_dict(), mac=i.mac.lower()) for i in self.interfaces]
+        if self.category:
+            out["pm_category"] = self.category
+        if self.session_type:
+            out["pm_session_type"] = self.session_type
+        if self.category == "VM" and self.containing:
+            out["pm_containing_machine"] = self.containing[0]
+        for key, var in _SCALAR_VARS:
+            value = self.values.get(key)
+            if value:
+                out[var] = value
+        if self.values.get("hwcap"):
+            out["pm_hwcap"] = parse_hwcap(self.values["hwcap"])
+        if self.values.get("stackcap"):
+            out["pm_stackcap"] = parse_stackcap(self.values["stackcap"])
+            wol = stackcap_wol(self.values["stackcap"])
+            if wol is not None:
+                out["pm_wol_capable"] = wol
+        if self.ctys_groups:
+            out["pm_ctys_groups"] = self.ctys_groups
+        return out
+
+
+_SCALAR_VARS = (
+    ("label", "pm_label"),
+    ("netname", "pm_netname"),
+    ("id", "pm_ctys_id"),
+    ("os", "pm_os"),
+    ("osrel", "pm_osrel"),
+    ("dist", "pm_dist"),
+    ("distrel", "pm_distrel"),
+    ("arch", "pm_arch"),
+    ("uuid", "pm_uuid"),
+    ("vcpu", "pm_vcpu"),
+    ("vram", "pm_vram"),
+    ("vmstate", "pm_vmstate"),
+)
+_VALUE_KEYS = ("label", "netname", "host", "id", "os", "osrel", "dist", "distrel", "arch", "uuid", "vcpu", "vram", "vmstate", "hwcap", "stackcap")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def safe_group_name(name: str) -> str:
+    """Ansible's to_safe_group_name without importing Ansible: invalid characters become ``_``."""
+    return _UNSAFE_NAME.sub("_", name)
+
+
+def _record_values(record: EnumRecord) -> Dict[str, str]:
+    return {
+        "label": record.label,
+        "netname": record.netname.rstrip("."),
+        "host": record.host if record.session_type.upper() == "PM" or record.category.upper() == "PM" else "",
+        "id": record.id,
+        "os": record.os,
+        "osrel": record.osrel,
+        "dist": record.dist,
+        "distrel": record.distrel,
+        "arch": record.arch,
+        "uuid": record.uuid,
+        "vcpu": record.vcpu,
+        "vram": record.vram,
+        "vmstate": record.vmstate,
+        "hwcap": record.hwcap,
+        "stackcap": record.stackcap,
+    }
+
+
+def _conf_values(conf: ConfFile) -> Dict[str, str]:
+    host = conf.get("HOST")
+    return {
+        "label": conf.get("LABEL") or host.split(".")[0],
+        "netname": host.rstrip("."),
+        "host": host,
+        "id": conf.path,
+        "os": conf.get("OS"),
+        "osrel": conf.get("OSREL"),
+        "dist": conf.get("DIST"),
+        "distrel": conf.get("DISTREL"),
+        "arch": conf.get("ARCH"),
+        "uuid": conf.get("UUID"),
+        "vcpu": conf.get("VCPU"),
+        "vram": conf.get("VRAM"),
+        "vmstate": conf.get("VMSTATE"),
+        "hwcap": conf.get("HWCAP"),
+        "stackcap": conf.get("STACKCAP"),
+    }
+
+
+def _name_for(values: Dict[str, str], host_key: str) -> str:
+    order = {"label": ("label", "host", "netname"), "netname": ("netname", "label", "host"), "host": ("host", "netname", "label")}[host_key]
+    for key in order:
+        if values.get(key):
+            return values[key]
+    return ""
+
+
+def _record_interface(record: EnumRecord) -> Interface:
+    return Interface(
+        mac=record.mac,
+        ip=record.tcp,
+        netmask=record.netmask,
+        relay=record.relay,
+        ifname=record.ifname,
+        ssh_ports=parse_ssh_ports(record.sshport) or [],
+        gateway=record.gateway,
+    )
+
+
+def build_inventory(sources: Sources, host_key: str = "label", group_users: bool = True, groups_prefix: str = "ctys_group_",
+                    macmap_hosts: bool = True) -> Dict[str, Any]:
+    """Hosts, their variables and groups from the ctys files in ``sources``."""
+    if host_key not in HOST_KEYS:
+        raise CtysFileError(f"host_key '{host_key}' is not valid; use one of {', '.join(HOST_KEYS)}")
+    issues: List[Issue] = list(sources.issues)
+    machines: Dict[str, Machine] = {}
+
+    def machine(name: str, category: str, session_type: str) -> Machine:
+        found = machines.get(name)
+        if found is None:
+            found = machines[name] = Machine(name, category.upper(), session_type.upper())
+        else:
+            found.category = found.category or category.upper()
+            found.session_type = found.session_type or session_type.upper()
+        return found
+
+    # macmap: MAC -> IP, to fill the TCP of enum records (ctys-vhost statcache)
+    macmap_entries = []
+    for source in sources.macmap_files:
+        entries, found = parse_macmap(source.text, source.path)
+        issues.extend(found)
+        macmap_entries.extend(entries)
+    ip_by_mac: Dict[str, str] = {}
+    for entry in macmap_entries:
+        if entry.ip:
+            ip_by_mac.setdefault(entry.mac, entry.ip)
+
+    for source in sources.enum_files:
+        records, found = parse_enum(source.text, source.path)
+        issues.extend(found)
+        for record in records:
+            values = _record_values(record)
+            category = record.category or ("PM" if record.session_type.upper() == "PM" else "VM")
+            if not values["label"] and category.upper() == "PM":
+                values["label"] = record.host
+            name = _name_for(values, host_key)
+            if not name:
+                issues.append(Issue(source.path, record.line, "gives no name for the machine; line skipped"))
+                continue
+            iface = _record_interface(record)
+            if not iface.ip and iface.mac:
+                iface.ip = ip_by_mac.get(iface.mac, "")
+            target = machine(name, category, record.session_type)
+            target.merge(values, [iface] if (iface.mac or iface.ip) else [])
+            if target.category == "VM" and record.host and record.host != name and record.host not in target.containing:
+                target.containing.append(record.host)
+
+    for source in sources.config_files:
+        conf = parse_conf(source.text, source.path)
+        if not conf.enumerable:
+            continue  # a template (#@#MAGICID-IGNORE), a -NOENUM file or no ctys config at all
+        issues.extend(conf.issues)
+        values = _conf_values(conf)
+        name = _name_for(values, host_key)
+        if not name:
+            issues.append(Issue(source.path, 1, "has neither LABEL nor HOST; file skipped"))
+            continue
+        interfaces = []
+        for iface in conf.interfaces:
+            if not iface.ip and iface.mac:
+                iface.ip = ip_by_mac.get(iface.mac, "")
+            interfaces.append(iface)
+        target = machine(name, conf.category, conf.session_type)
+        target.merge(values, interfaces)
+        if target.category == "VM" and source.containing and source.containing not in target.containing:
+            target.containing.append(source.containing)
+
+    # macmap entries nobody claimed: still wakeable by name
+    claimed = {i.mac for m in machines.values() for i in m.interfaces if i.mac}
+    macmap_only: List[str] = []
+    if macmap_hosts:
+        for entry in macmap_entries:
+            name = entry.name.rstrip(".")
+            if host_key == "label":
+                name = name.split(".")[0]
+            if entry.mac in claimed or not name:
+                continue
+            target = machines.get(name)
+            if target is None:
+                target = machines[name] = Machine(name)
+                macmap_only.append(name)
+            target.merge({}, [Interface(mac=entry.mac, ip=entry.ip)])
+            claimed.add(entry.mac)
+
+    if sources.ethers is not None:
+        entries, found = parse_ethers(sources.ethers.text, sources.ethers.path)
+        issues.extend(found)
+        by_name: Dict[str, str] = {}
+        for entry in entries:
+            by_name.setdefault(entry.name, entry.mac)
+            by_name.setdefault(entry.name.rstrip(".").split(".")[0], entry.mac)
+        for target in machines.values():
+            if any(i.mac for i in target.interfaces):
+                continue
+            mac = by_name.get(target.name) or by_name.get(target.values.get("netname", "")) or by_name.get(target.values.get("label", ""))
+            if mac:
+                if target.interfaces:
+                    target.interfaces[0].mac = mac
+                else:
+                    target.interfaces.append(Interface(mac=mac))
+
+    groups: Dict[str, Dict[str, Any]] = {}
+
+    def group(name: str) -> Dict[str, Any]:
+        return groups.setdefault(name, {"hosts": [], "children": [], "vars": {}})
+
+    group("ctys_pm")
+    group("ctys_vm")
+    for target in machines.values():
+        if target.category == "PM":
+            group("ctys_pm")["hosts"].append(target.name)
+        elif target.category == "VM":
+            group("ctys_vm")["hosts"].append(target.name)
+        if target.session_type:
+            name = "ctys_" + safe_group_name(target.session_type.lower())
+            if name not in ("ctys_pm", "ctys_vm"):
+                group(name)["hosts"].append(target.name)
+        for host in target.containing:
+            group("ctys_guests_of_" + safe_group_name(host))["hosts"].append(target.name)
+    if macmap_only:
+        group("ctys_macmap")["hosts"].extend(macmap_only)
+
+    _apply_groups(sources.groups, machines, groups, group, groups_prefix, group_users)
+
+    hosts = {name: target.hostvars() for name, target in machines.items()}
+    for data in groups.values():
+        data["hosts"] = sorted(set(data["hosts"]))
+    return {"hosts": hosts, "groups": groups, "warnings": [str(issue) for issue in issues]}
+
+
+def _apply_groups(resolved: Dict[str, ResolvedGroup], machines: Dict[str, Machine], groups: Dict[str, Dict[str, Any]], group: Any,
+                  prefix: str, group_users: bool) -> None:
+    aliases: Dict[str, str] = {}
+    for target in machines.values():
+        for alias in (target.values.get("label", ""), target.values.get("netname", ""), target.values.get("host", "")):
+            if alias:
+                aliases.setdefault(alias, target.name)
+                aliases.setdefault(alias.split(".")[0], target.name)
+        for iface in target.interfaces:
+            if iface.ip:
+                aliases.setdefault(iface.ip, target.name)
+    for name in machines:
+        aliases[name] = name
+    for ctys_name in sorted(resolved):
+        rgroup = resolved[ctys_name]
+        gname = prefix + safe_group_name(ctys_name)
+        data = group(gname)
+        if rgroup.context:
+            data["vars"]["pm_ctys_context"] = rgroup.context
+        for child in rgroup.children:
+            child_name = prefix + safe_group_name(child)
+            if child_name not in data["children"] and child_name != gname:
+                data["children"].append(child_name)
+        for member in rgroup.hosts:
+            host = aliases.get(member.name) or aliases.get(member.name.split(".")[0]) or member.name
+            target = machines.get(host)
+            if target is None:
+                target = machines[host] = Machine(host)
+                aliases[host] = host
+            data["hosts"].append(host)
+            info = {"user": member.user, "options": member.options}
+            if rgroup.context:
+                info["context"] = rgroup.context
+            target.ctys_groups.setdefault(gname, info)
+            if group_users and member.user and not target.ansible_user:
+                target.ansible_user = member.user
