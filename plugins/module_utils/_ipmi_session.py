@@ -12,6 +12,7 @@ are 10 to 20 times slower (shared/reference/lab-facts.md).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
@@ -107,6 +108,7 @@ class Login:
     command: Any = None
     error: Optional[PmError] = None
     done: bool = False
+    expired: bool = False  # used up its own connect_timeout
     events: List[Dict[str, Any]] = field(default_factory=list)
 
     def on_logon(self, response: Any, command: Any = None) -> None:
@@ -117,53 +119,103 @@ class Login:
         self.done = True
 
 
+def _start_login(factory: Callable[..., Any], conn: BmcConnection, deadline: Deadline) -> Login:
+    login = Login(conn, Deadline(deadline.cap(conn.connect_timeout)))
+    try:
+        command = factory(
+            bmc=conn.host,
+            userid=conn.user,
+            password=conn.password,
+            port=conn.port,
+            kg=conn.kg,
+            privlevel=PRIVILEGE_LEVELS[conn.privilege],
+            onlogon=login.on_logon,
+            keepalive=False,
+        )
+    except Exception as error:  # pyghmi raises plain exceptions for DNS and socket errors
+        login.error = PmConnectionError(f"cannot reach the BMC at {conn.address}: {error}")
+        login.done = True
+        return login
+    if conn.cipher_suite == "3":
+        session = getattr(command, "ipmi_session", None)
+        if session is not None and hasattr(session, "attemptedhash"):
+            session.attemptedhash = 1  # propose HMAC-SHA1 (suite 3) first
+    if login.command is None and not login.done:
+        login.command = command
+    return login
+
+
+# A login that pyghmi gave up on while the BMC is alive is tried again, with back-off, while the
+# task's time lasts: "out of sessions" and "busy" refusals, pyghmi's own timeouts on a lossy path,
+# and (twice at most) a cipher mismatch that pyghmi's retransmissions cause by changing their
+# proposal. A login that used up its own connect_timeout is not retried, and neither are auth errors.
+_LOGIN_RETRY_MARKERS = ("no free session", "insufficient resources", "busy")
+_CIPHER_RETRIES = 4
+
+
+def _login_worth_retrying(login: Login, deadline: Deadline, window: Deadline, attempts: int) -> bool:
+    """``window`` is the first login's connect_timeout: a BMC that only times out gets no more than that."""
+    if login.error is None or login.expired or isinstance(login.error, PmAuthError) or deadline.remaining() <= 0.5:
+        return False
+    if isinstance(login.error, PmUnsupportedError):
+        return login.conn.cipher_suite != "17" and attempts <= _CIPHER_RETRIES
+    if isinstance(login.error, PmTimeoutError):
+        return window.remaining() > 0.5
+    return any(marker in login.error.msg.lower() for marker in _LOGIN_RETRY_MARKERS)
+
+
+def _kept_refusing(conn: BmcConnection, refusal: Optional[PmError]) -> PmError:
+    reason = refusal.msg if refusal is not None else "refused"
+    return PmConnectionError(f"login to the BMC at {conn.address} kept being refused until the timeout: {reason}")
+
+
 def open_sessions(conns: Sequence[BmcConnection], deadline: Deadline) -> List[Login]:
     """Log in to every BMC at once; each login is bounded by its connect_timeout.
 
-    Returns one :class:`Login` per connection, with ``command`` or ``error``.
+    Logins refused for lack of sessions or because the BMC is busy are retried
+    with back-off until ``deadline``. Returns one :class:`Login` per
+    connection, with ``command`` or ``error``.
     """
     factory = _factory()
-    logins: List[Login] = []
-    for conn in conns:
-        login = Login(conn, Deadline(deadline.cap(conn.connect_timeout)))
-        logins.append(login)
-        try:
-            command = factory(
-                bmc=conn.host,
-                userid=conn.user,
-                password=conn.password,
-                port=conn.port,
-                kg=conn.kg,
-                privlevel=PRIVILEGE_LEVELS[conn.privilege],
-                onlogon=login.on_logon,
-                keepalive=False,
-            )
-        except Exception as error:  # pyghmi raises plain exceptions for DNS and socket errors
-            login.error = PmConnectionError(f"cannot reach the BMC at {conn.address}: {error}")
-            login.done = True
-            continue
-        if conn.cipher_suite == "3":
-            session = getattr(command, "ipmi_session", None)
-            if session is not None and hasattr(session, "attemptedhash"):
-                session.attemptedhash = 1  # propose HMAC-SHA1 (suite 3) first
-        if login.command is None and not login.done:
-            login.command = command
+    logins: List[Login] = [_start_login(factory, conn, deadline) for conn in conns]
+    schedules = [backoff(0.2, 1.5, 2.0) for _conn in conns]
+    retry_at: List[Optional[float]] = [None] * len(conns)
+    refusals: List[Optional[PmError]] = [None] * len(conns)
+    attempts = [1] * len(conns)
+    windows = [Deadline(deadline.cap(conn.connect_timeout)) for conn in conns]
     while True:
+        for index in range(len(logins)):
+            item = logins[index]
+            if retry_at[index] is not None and time.monotonic() >= retry_at[index]:
+                retry_at[index] = None
+                if deadline.remaining() < 0.5:
+                    item.error = _kept_refusing(item.conn, refusals[index])
+                    continue
+                _purge(item.command)
+                # after a timeout, only what is left of the first login's connect_timeout
+                budget = windows[index] if isinstance(refusals[index], PmTimeoutError) else deadline
+                item = logins[index] = _start_login(factory, item.conn, budget)
+            if item.done and retry_at[index] is None and _login_worth_retrying(item, deadline, windows[index], attempts[index]):
+                refusals[index] = item.error
+                attempts[index] += 1
+                retry_at[index] = time.monotonic() + deadline.cap(next(schedules[index]))
         pending = [item for item in logins if not item.done]
-        if not pending:
-            break
         for item in pending:
             if item.deadline.expired:
-                item.error = PmTimeoutError(
+                refused = refusals[logins.index(item)]
+                item.error = _kept_refusing(item.conn, refused) if refused else PmTimeoutError(
                     f"the BMC at {item.conn.address} did not complete login within {item.deadline.seconds:g} s; "
                     "check bmc, port, the network and that the BMC is powered"
                 )
                 item.done = True
+                item.expired = True
                 _forget(item.command)
                 item.command = None
-        if all(item.done for item in logins):
+        waiting = [at for at in retry_at if at is not None]
+        if all(item.done for item in logins) and not waiting:
             break
-        _pump(min(0.05, max(0.0, min(item.deadline.remaining() for item in logins if not item.done))))
+        horizons = [item.deadline.remaining() for item in logins if not item.done] + [at - time.monotonic() for at in waiting]
+        _pump(min(0.05, max(0.0, min(horizons))))
     for item in logins:
         if item.error is None and item.command is not None and item.conn.cipher_suite == "17":
             session = getattr(item.command, "ipmi_session", None)
@@ -174,6 +226,26 @@ def open_sessions(conns: Sequence[BmcConnection], deadline: Deadline) -> List[Lo
                 logout(item.command)
                 item.command = None
     return logins
+
+
+def _purge(command: Any) -> None:
+    """Remove a refused login from pyghmi's session tables.
+
+    pyghmi hands a new Command for the same BMC the old session if it is still
+    listed as logging in, and that one never finishes: a retry must start clean.
+    """
+    session = getattr(command, "ipmi_session", None)
+    if session is None:
+        return
+    _forget(command)
+    cls = type(session)
+    for key, value in list(getattr(cls, "initting_sessions", {}).items()):
+        if value is session:
+            del cls.initting_sessions[key]
+    for handlers in getattr(cls, "bmc_handlers", {}).values():
+        for port, value in list(handlers.items()):
+            if value is session:
+                del handlers[port]
 
 
 def _forget(command: Any) -> None:

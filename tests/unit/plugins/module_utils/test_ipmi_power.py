@@ -13,9 +13,11 @@ from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError
 class FakeBmc:
     """A BMC's behaviour as pyghmi's Command would relay it."""
 
-    def __init__(self, power="off", login_error=None, busy=0, silent_login=False, lag=0):
+    def __init__(self, power="off", login_error=None, busy=0, silent_login=False, lag=0, login_errors=()):
         self.power = power
         self.login_error = login_error
+        self.login_errors = list(login_errors)  # one per login attempt, then login_error
+        self.logins = 0
         self.busy = busy
         self.silent_login = silent_login
         self.lag = lag  # status reads before a power change shows
@@ -29,9 +31,12 @@ class FakeCommand:
     def __init__(self, bmc, userid, password, port, kg, privlevel, onlogon, keepalive):
         self.bmc = FakeCommand.bmcs[bmc]
         self.args = dict(bmc=bmc, userid=userid, port=port, privlevel=privlevel)
+        self.bmc.logins += 1
         if self.bmc.silent_login:
             return
-        if self.bmc.login_error:
+        if self.bmc.login_errors:
+            onlogon({"error": self.bmc.login_errors.pop(0)})
+        elif self.bmc.login_error:
             onlogon({"error": self.bmc.login_error})
         else:
             onlogon({"success": True}, self)
@@ -182,3 +187,55 @@ def test_classification_of_error_texts():
     assert _ipmi_session.is_transient("timeout") and _ipmi_session.is_transient("Insufficient resources for session")
     assert not _ipmi_session.is_transient("Incorrect password provided")
     assert isinstance(_ipmi_session.classify_ipmi_error("insufficient privilege (completion code 0xd4)", conn), PmAuthError)
+
+
+# Texts as pyghmi reports them (constants.rmcp_codes, session timeouts)
+OUT_OF_SESSIONS = "Insufficient resources to create new session (wait for existing sessions to timeout)"
+NO_CIPHER = "No Cipher suite match with proposed security algorithms"
+
+
+def test_bmc_out_of_sessions_at_login_is_retried_until_it_has_one():
+    bmc = FakeBmc("on", login_errors=[OUT_OF_SESSIONS, OUT_OF_SESSIONS])
+    result = run({"b1": bmc}, bmc="b1")
+    assert result["power_state"] == "on" and bmc.logins == 3
+
+
+def test_bmc_out_of_sessions_until_the_timeout_says_so():
+    bmc = FakeBmc("on", login_error=OUT_OF_SESSIONS)
+    with pytest.raises(PmError) as caught:
+        run({"b1": bmc}, bmc="b1", timeout=1.5)
+    assert caught.value.msg.startswith("login to the BMC at b1:623 kept being refused until the timeout")
+    assert "no free session" in caught.value.msg and bmc.logins >= 2
+
+
+def test_login_timeouts_on_a_lossy_path_are_retried_within_connect_timeout_only():
+    bmc = FakeBmc("on", login_error="timeout")
+    started = time.monotonic()
+    with pytest.raises(PmError) as caught:
+        run({"b1": bmc}, bmc="b1", connect_timeout=1, timeout=30)
+    assert time.monotonic() - started < 10, "a BMC that only times out must not use the whole task timeout"
+    assert "b1:623" in caught.value.msg and bmc.logins >= 2
+
+
+def test_one_lost_login_answer_is_recovered():
+    bmc = FakeBmc("off", login_errors=["timeout"])
+    assert run({"b1": bmc}, bmc="b1")["power_state"] == "off" and bmc.logins == 2
+
+
+def test_a_spurious_cipher_mismatch_is_retried_a_few_times_only():
+    flaky = FakeBmc("on", login_errors=[NO_CIPHER])
+    assert run({"f": flaky}, bmc="f", cipher_suite="3")["power_state"] == "on" and flaky.logins == 2
+    never = FakeBmc("on", login_error=NO_CIPHER)
+    with pytest.raises(PmError) as caught:
+        run({"n": never}, bmc="n", cipher_suite="3", timeout=20)
+    assert "cipher suite" in caught.value.msg and never.logins == 1 + _ipmi_session._CIPHER_RETRIES
+
+
+def test_explicit_suite_17_mismatch_and_wrong_password_are_not_retried():
+    strict = FakeBmc("on", login_error=NO_CIPHER)
+    with pytest.raises(PmError):
+        run({"s": strict}, bmc="s", cipher_suite="17")
+    wrong = FakeBmc("on", login_error="Incorrect password provided")
+    with pytest.raises(PmAuthError):
+        run({"w": wrong}, bmc="w")
+    assert strict.logins == 1 and wrong.logins == 1
