@@ -46,7 +46,13 @@ def pump(seconds: float) -> None:
     """Run pyghmi's event loop for at most ``seconds``."""
     from pyghmi.ipmi.private import session as pyghmi_session
 
-    pyghmi_session.Session.wait_for_rsp(max(0.0, seconds))
+    try:
+        pyghmi_session.Session.wait_for_rsp(max(0.0, seconds))
+    except Exception:  # see below
+        # pyghmi raises "Session no longer connected" out of its event loop for whichever
+        # session broke while pumping; that session's own next command reports it with its BMC
+        # named, so here it must not abort every other BMC's work.
+        pass
 
 
 _pump: Callable[[float], None] = pump
@@ -119,8 +125,36 @@ class Login:
         self.done = True
 
 
+# BMCs (host, port) for which cipher suite 3 was asked: pyghmi proposes suite 17 first and only
+# falls back on a refusal. Setting its choice after Command() is too late (the first proposal is
+# already on the wire, and a late refusal of it then ends the login), so the proposal is made
+# suite 3 from the start, in pyghmi's request builder, for these BMCs only.
+_SUITE_3_ONLY: set = set()
+
+
+def _propose_suite_3_where_asked() -> None:
+    try:
+        from pyghmi.ipmi.private import session as pyghmi_session
+    except ImportError:  # the factory reports the missing library
+        return
+    original = pyghmi_session.Session._open_rmcpplus_request
+    if getattr(original, "ctys_pm_patched", False):
+        return
+
+    def open_request(self: Any) -> Any:
+        if (getattr(self, "bmc", None), getattr(self, "port", None)) in _SUITE_3_ONLY:
+            self.attemptedhash = 1  # HMAC-SHA1: suite 3
+        return original(self)
+
+    open_request.ctys_pm_patched = True  # type: ignore[attr-defined]
+    pyghmi_session.Session._open_rmcpplus_request = open_request
+
+
 def _start_login(factory: Callable[..., Any], conn: BmcConnection, deadline: Deadline) -> Login:
     login = Login(conn, Deadline(deadline.cap(conn.connect_timeout)))
+    if conn.cipher_suite == "3":
+        _SUITE_3_ONLY.add((conn.host, conn.port))
+        _propose_suite_3_where_asked()
     try:
         command = factory(
             bmc=conn.host,
@@ -136,10 +170,6 @@ def _start_login(factory: Callable[..., Any], conn: BmcConnection, deadline: Dea
         login.error = PmConnectionError(f"cannot reach the BMC at {conn.address}: {error}")
         login.done = True
         return login
-    if conn.cipher_suite == "3":
-        session = getattr(command, "ipmi_session", None)
-        if session is not None and hasattr(session, "attemptedhash"):
-            session.attemptedhash = 1  # propose HMAC-SHA1 (suite 3) first
     if login.command is None and not login.done:
         login.command = command
     return login
@@ -165,6 +195,11 @@ def _login_worth_retrying(login: Login, deadline: Deadline, window: Deadline, at
 
 
 def _kept_refusing(conn: BmcConnection, refusal: Optional[PmError]) -> PmError:
+    if isinstance(refusal, PmTimeoutError):
+        return PmTimeoutError(
+            f"the BMC at {conn.address} did not complete login within connect_timeout {conn.connect_timeout:g} s, "
+            "tried more than once (answers were lost); check the network to the BMC, or raise connect_timeout"
+        )
     reason = refusal.msg if refusal is not None else "refused"
     return PmConnectionError(f"login to the BMC at {conn.address} kept being refused until the timeout: {reason}")
 
@@ -217,6 +252,8 @@ def open_sessions(conns: Sequence[BmcConnection], deadline: Deadline) -> List[Lo
         horizons = [item.deadline.remaining() for item in logins if not item.done] + [at - time.monotonic() for at in waiting]
         _pump(min(0.05, max(0.0, min(horizons))))
     for item in logins:
+        if item.error is None and item.command is not None:
+            _bound_waits(item.command, deadline)
         if item.error is None and item.command is not None and item.conn.cipher_suite == "17":
             session = getattr(item.command, "ipmi_session", None)
             if getattr(session, "currhashlen", 16) != 16:
@@ -226,6 +263,25 @@ def open_sessions(conns: Sequence[BmcConnection], deadline: Deadline) -> List[Lo
                 logout(item.command)
                 item.command = None
     return logins
+
+
+def _bound_waits(command: Any, deadline: Deadline) -> None:
+    """Make pyghmi give up on an unanswered command when the task's time is up.
+
+    pyghmi waits up to twice its ``_getmaxtimeout()`` (about 30 s) for an answer,
+    retransmitting; a BMC that goes silent mid-session would hold the task that
+    long whatever its ``timeout``. Its per-session value is capped here by what
+    is left of the task (never below 1 s, so a retransmission still happens).
+    """
+    session = getattr(command, "ipmi_session", None)
+    original = getattr(session, "_getmaxtimeout", None)
+    if session is None or original is None:
+        return
+
+    def capped() -> float:
+        return max(1.0, min(original(), deadline.remaining() / 2))
+
+    session._getmaxtimeout = capped
 
 
 def _purge(command: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -203,6 +204,24 @@ def test_ssh_login_refuses_an_unknown_host_key(lab, tmp_path):
     assert result["failed"] is True and "did not answer within wait_timeout 3 s" in result["msg"]
     assert "not found in known_hosts" in result["msg"]
     assert lab.ssh(m, "true").returncode == 0, "the machine is up; only its unknown host key was refused"
+    power_off(lab, m)
+
+
+def test_ssh_login_refuses_a_changed_host_key_unless_allowed(lab, tmp_path):
+    """known_hosts holds another key for the machine (re-installed, or someone in the middle)."""
+    m = lab.machines[1]
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known = tmp_path / "known_hosts"
+    host = m.ip if m.ssh_port == 22 else f"[{m.ip}]:{m.ssh_port}"  # as OpenSSH and paramiko name it
+    known.write_text(f"{host} {' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n")
+    args = dict(mac=[m.mac], broadcast=BROADCAST, host=m.ip, poll="ssh", poll_port=m.ssh_port, ssh_user="root",
+                ssh_key=str(lab.ssh_key), ssh_known_hosts=str(known), wait_timeout=3)
+    refused = wake(lab, **args)
+    assert refused["failed"] is True and "the host key changed" in refused["msg"], refused["msg"]
+    assert lab.ssh(m, "true").returncode == 0, "the machine is up; only its changed host key was refused"
+    allowed = wake(lab, **dict(args, ssh_host_key_checking=False))
+    assert allowed.get("failed") is not True and allowed["already_running"] is True, allowed
     power_off(lab, m)
 
 

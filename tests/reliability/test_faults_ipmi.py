@@ -1,0 +1,138 @@
+"""Faults on the BMC path, measured: packet loss, delay, a BMC out of sessions.
+
+Loss and delay come from ``pmlab_lib.impair``, a relay that drops and delays
+the datagrams from client to BMC as tc netem on the client's interface would
+(the CI kernel has no sch_netem). For each setting, 50
+real ``ansible -m ctys.pm.pm_ipmi_power`` operations (5 BMCs, 10 power
+changes each, all in parallel) must each end in one of two ways: the machine
+is in the requested state (ground truth from the lab machine itself), or the
+task failed with a message naming the BMC's host and port. Nothing else: no
+wrong state reported as success, no traceback, no hang. The counts are
+printed (``-s``) and recorded in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Tuple
+
+import pytest
+
+from pmtest.ansible_run import REPO_ROOT, run_module
+
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
+
+MACHINES = 5
+ROUNDS = 10
+TASK_TIMEOUT = 40
+FAILURES: List[str] = []
+SETTINGS = {"loss 10%": (0.10, 0.0), "loss 30%": (0.30, 0.0), "delay 200 ms": (0.0, 0.2)}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from pmlab_lib.lab import Lab
+
+    lab = Lab.up(machines=MACHINES, state="off", bmc="lab", boot_delay=0.2, shutdown_delay=0.1, lab_dir=tmp_path_factory.mktemp("faults"))
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+def start_relay(lab, machine, loss: float, delay: float, seed: int) -> Tuple[subprocess.Popen, int]:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "tests" / "lab"))
+    proc = lab.popen(
+        [sys.executable, "-m", "pmlab_lib.impair", "--target", f"{machine.bmc_host}:{machine.bmc_port}",
+         "--loss", str(loss), "--delay", str(delay), "--seed", str(seed)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    ready = proc.stdout.readline().split()
+    assert ready[:1] == ["READY"], proc.stderr.read()
+    return proc, int(ready[2])
+
+
+def one_operation(lab, machine, port: int, state: str) -> str:
+    result = run_module(
+        "ctys.pm.pm_ipmi_power",
+        {"bmc": "127.0.0.1", "port": port, "user": machine.bmc_user, "password": machine.bmc_password, "state": state,
+         "timeout": TASK_TIMEOUT},
+        netns=lab.controller_netns, timeout=TASK_TIMEOUT + 60,  # a hang shows as TimeoutExpired, a test error
+    ).result
+    if result.get("failed"):
+        message = str(result.get("msg", ""))
+        assert "127.0.0.1" in message and str(port) in message and "Traceback" not in json.dumps(result), result
+        FAILURES.append(message)
+        return "clear failure"
+    assert result["power_state"] == state, result
+    assert machine.power_state() == state, f"{machine.name}: the task said {state}, the machine is {machine.power_state()}"
+    return "success"
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
+    loss, delay = SETTINGS[setting]
+    relays: List[Tuple[subprocess.Popen, int]] = []
+    try:
+        for index, machine in enumerate(lab.machines):
+            relays.append(start_relay(lab, machine, loss, delay, seed=index + 1))
+
+        def rounds(index: int) -> List[str]:
+            machine, (_proc, port) = lab.machines[index], relays[index]
+            return [one_operation(lab, machine, port, "on" if (machine.power_state() == "off") else "off") for _round in range(ROUNDS)]
+
+        with ThreadPoolExecutor(MACHINES) as pool:
+            outcomes = [outcome for per_machine in pool.map(rounds, range(MACHINES)) for outcome in per_machine]
+    finally:
+        drops: Dict[str, str] = {}
+        for proc, port in relays:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            drops[str(port)] = proc.stderr.read().strip()
+    counts = {kind: outcomes.count(kind) for kind in ("success", "clear failure")}
+    print(f"\n{setting}: {len(outcomes)} operations, {counts}; relays: {drops}")
+    for message in sorted(set(FAILURES)):
+        print(f"  {FAILURES.count(message)} x {message}")
+    FAILURES.clear()
+    assert len(outcomes) == MACHINES * ROUNDS
+    if loss:
+        # the relay really dropped packets: the figure is about a bad path, not a clean one
+        assert all("'dropped': 0," not in text for text in drops.values()), drops
+
+
+def test_bmc_out_of_sessions_is_retried_then_works(lab):
+    m = lab.machines[0]
+    m.bmc_faults_file.write_text(json.dumps({"mode": "insufficient_resources", "count": 2}))
+    try:
+        result = run_module(
+            "ctys.pm.pm_ipmi_power",
+            {"bmc": m.bmc_host, "port": m.bmc_port, "user": m.bmc_user, "password": m.bmc_password, "state": "query", "timeout": 30},
+            netns=lab.controller_netns,
+        ).result
+    finally:
+        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+    assert result.get("failed") is not True, result
+    assert result["power_state"] == m.power_state()
+
+
+def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
+    m = lab.machines[0]
+    m.bmc_faults_file.write_text(json.dumps({"mode": "insufficient_resources", "count": 1000}))
+    try:
+        result = run_module(
+            "ctys.pm.pm_ipmi_power",
+            {"bmc": m.bmc_host, "port": m.bmc_port, "user": m.bmc_user, "password": m.bmc_password, "state": "query", "timeout": 5},
+            netns=lab.controller_netns, timeout=60,
+        ).result
+    finally:
+        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+    assert result.get("failed") is True, result
+    assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]
