@@ -108,31 +108,28 @@ def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
         assert all("'dropped': 0," not in text for text in drops.values()), drops
 
 
-def test_bmc_out_of_sessions_is_retried_then_works(lab):
-    m = lab.machines[0]
-    m.bmc_faults_file.write_text(json.dumps({"mode": "insufficient_resources", "count": 2}))
+def query_with_fault(lab, machine, fault, timeout):
+    machine.bmc_faults_file.write_text(json.dumps(fault))
     try:
-        result = run_module(
+        return run_module(
             "ctys.pm.pm_ipmi_power",
-            {"bmc": m.bmc_host, "port": m.bmc_port, "user": m.bmc_user, "password": m.bmc_password, "state": "query", "timeout": 30},
-            netns=lab.controller_netns,
+            {"bmc": machine.bmc_host, "port": machine.bmc_port, "user": machine.bmc_user, "password": machine.bmc_password,
+             "state": "query", "timeout": timeout},
+            netns=lab.controller_netns, timeout=timeout + 60,
         ).result
     finally:
-        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+        machine.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+
+
+def test_bmc_out_of_sessions_is_retried_then_works(lab):
+    m = lab.machines[0]
+    result = query_with_fault(lab, m, {"mode": "insufficient_resources", "count": 2}, timeout=30)
     assert result.get("failed") is not True, result
     assert result["power_state"] == m.power_state()
 
 
 def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
     m = lab.machines[0]
-    m.bmc_faults_file.write_text(json.dumps({"mode": "insufficient_resources", "count": 1000}))
-    try:
-        result = run_module(
-            "ctys.pm.pm_ipmi_power",
-            {"bmc": m.bmc_host, "port": m.bmc_port, "user": m.bmc_user, "password": m.bmc_password, "state": "query", "timeout": 5},
-            netns=lab.controller_netns, timeout=60,
-        ).result
-    finally:
-        m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+    result = query_with_fault(lab, m, {"mode": "insufficient_resources", "count": 1000}, timeout=5)
     assert result.get("failed") is True, result
     assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]

@@ -262,13 +262,14 @@ class Lab:
         lab = cls(lab_dir, prefix, loopback, [], [], [], hypervisor)
         try:
             lab._build(machines, state, bmc, boot_delay, shutdown_delay, wol_password)
-            if inventory and Path(inventory).resolve() != lab.inventory_path.resolve():
-                shutil.copy(lab.inventory_path, inventory)
             if hypervisor:
                 from pmlab_lib import hypervisor as lab_hypervisor
 
                 lab_hypervisor.provision(lab, hypervisor)
                 lab.save()
+                lab._write_inventory()  # now with pm_stack_uri and pm_containing_machine
+            if inventory and Path(inventory).resolve() != lab.inventory_path.resolve():
+                shutil.copy(lab.inventory_path, inventory)
         except BaseException:
             lab.down()
             raise
@@ -524,6 +525,11 @@ class Lab:
 
     def _write_inventory(self) -> None:
         hosts: Dict[str, Any] = {}
+        hypervisor_vars: Dict[str, Dict[str, Any]] = {}
+        if self.hypervisor:
+            from pmlab_lib import hypervisor as lab_hypervisor
+
+            hypervisor_vars = lab_hypervisor.inventory_vars(self)
         for machine in self.machines:
             hosts[machine.name] = {
                 "ansible_host": machine.ip,
@@ -544,6 +550,7 @@ class Lab:
             if not self.loopback:
                 hosts[machine.name]["pm_wol_interface"] = CONTROLLER_IF
                 hosts[machine.name]["pm_ip6"] = machine.ip6
+            hosts[machine.name].update(hypervisor_vars.get(machine.name, {}))
         inventory = {"all": {"children": {"pm_lab": {"hosts": hosts}}}}
         # JSON is YAML; keeps the lab free of a YAML dependency
         self.inventory_path.write_text("# pmlab inventory (generated)\n" + json.dumps(inventory, indent=2) + "\n")
