@@ -231,7 +231,8 @@ def open_sessions(conns: Sequence[BmcConnection], deadline: Deadline) -> List[Lo
                 budget = windows[index] if isinstance(refusals[index], PmTimeoutError) else deadline
                 item = logins[index] = _start_login(factory, item.conn, budget)
             if item.done and retry_at[index] is None and _login_worth_retrying(item, deadline, windows[index], attempts[index]):
-                refusals[index] = item.error
+                if refusals[index] is None or not isinstance(item.error, PmTimeoutError):
+                    refusals[index] = item.error  # a BMC's own refusal says more than a lost answer
                 attempts[index] += 1
                 retry_at[index] = time.monotonic() + deadline.cap(next(schedules[index]))
         pending = [item for item in logins if not item.done]
