@@ -33,7 +33,7 @@ def main() -> int:
 
     cg_bin = community_general()
     env = ansible_env()
-    ours_env = dict(env, ANSIBLE_PYTHON_INTERPRETER=str(ROOT / ".venv" / "bin" / "python"))
+    ours_env = dict(env, ANSIBLE_PYTHON_INTERPRETER=str(ROOT / ".venv" / "bin" / "python"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     cg_env = dict(env, PATH=f"{cg_bin}:{env['PATH']}", ANSIBLE_PYTHON_INTERPRETER=str(cg_bin / "python"))
     with tempfile.TemporaryDirectory() as tmp, Lab.up(machines=MACHINES, state="off", bmc=None, boot_delay=BOOT_DELAY, lab_dir=Path(tmp) / "lab") as lab:
         args = {"mac": [m.mac for m in lab.machines], "hosts": [m.ip for m in lab.machines], "broadcast": BROADCAST, "poll": "ssh",
@@ -43,6 +43,8 @@ def main() -> int:
                         "-m", "ctys.pm.pm_wake", "-a", json.dumps(args)], env=ours_env, timeout=600)
         ours = time.monotonic() - started
         assert proc.returncode == 0, proc.stdout[-2000:]
+        result = json.loads(proc.stdout.split("=>", 1)[1])  # ad-hoc output: "localhost | CHANGED => {...}"
+        module_seconds = result["elapsed"]  # first packet to the last machine's SSH, Ansible's start excluded
         for machine in lab.machines:
             machine.control.call("power", action="off")
 
@@ -62,7 +64,9 @@ def main() -> int:
         assert proc.returncode == 0, proc.stdout[-2000:]
     print(f"{'measurement':60} {'ctys.pm':>9} {'anchor':>9} {'ratio':>7}")
     print(f"{f'wake {MACHINES} machines (boot {BOOT_DELAY:g} s), wait for SSH':60} {ours:9.2f} {theirs:9.2f} {theirs / ours:6.1f}x")
-    print("goal: under slowest boot + 0.5 s of module time, and at least 5x; anchor = wakeonlan + wait_for play, forks 5")
+    print(f"{f'module time: first packet to the last SSH (boot takes {BOOT_DELAY:g} s)':60} {module_seconds:9.2f}")
+    print(f"goal: module time under boot + 0.5 s ({'met' if module_seconds < BOOT_DELAY + 0.5 else 'not met'}),"
+          f" and at least 5x wall ({'met' if theirs / ours >= 5 else 'not met'}); anchor = wakeonlan + wait_for play, forks 5")
     return 0
 
 

@@ -18,7 +18,8 @@ description:
     field of C(enum.fdb) is filled from C(macmap.fdb) by MAC.
   - A malformed line is skipped with a warning that names file and line; the rest is still loaded.
     A file or folder named explicitly that does not exist is an error.
-  - Every value read from the files is marked unsafe, so C({{ }}) in a file is never templated.
+  - A value read from the files is never templated, so C({{ }}) in a file stays text (ansible-core 2.19 and later never template
+    what a plugin reads; on older ones the values are marked unsafe).
   - The configuration file must be named C(*.ctys.yml) or C(*.ctys.yaml).
 extends_documentation_fragment:
   - constructed
@@ -129,10 +130,15 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 try:
-    from ansible.utils.unsafe_proxy import wrap_var
-except ImportError:  # pragma: no cover - removed in a future ansible-core: values are untrusted by default there
+    # ansible-core 2.19+ (data tagging): a string a plugin makes is never templated unless
+    # something marks it trusted, so file values are safe as they are, and wrapping them would
+    # only cost time (and the {"__ansible_unsafe": ...} markers in every --list output).
+    from ansible.module_utils._internal import _datatag  # noqa: F401  pylint: disable=unused-import
+
     def wrap_var(value):  # type: ignore[misc]
         return value
+except ImportError:  # ansible-core 2.16 to 2.18: mark file values unsafe
+    from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import CtysFileError
 from ansible_collections.ctys.pm.plugins.module_utils._ctys_inventory import (
