@@ -13,6 +13,8 @@ COLLECTIONS := $(BUILD)/collections
 COLLECTION  := $(COLLECTIONS)/ansible_collections/ctys/pm
 LAB_DIR     ?= $(BUILD)/lab
 LAB_MACHINES ?= 3
+# make demo: lab03 carries two guests and lab02, which is itself a guest of lab03 with one guest.
+LAB_GUESTS ?= {"guests": {"lab03": [{"name": "web", "kind": "honour", "autostart": true}, {"name": "db", "kind": "honour", "autostart": true}], "lab02": [{"name": "inner", "kind": "honour", "autostart": true}]}, "nested": {"lab02": "lab03"}, "stop_delay": 0.5}
 PMLAB       := $(ROOT)/tests/lab/pmlab
 
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config rsync \
@@ -65,7 +67,7 @@ $(COLLECTION):
 
 demo: deps
 	$(PMLAB) down >/dev/null 2>&1 || true
-	$(PMLAB) up --machines $(LAB_MACHINES) --state off --inventory $(LAB_DIR)/inventory.yml
+	$(PMLAB) up --machines $(LAB_MACHINES) --state off --inventory $(LAB_DIR)/inventory.yml --guests '$(LAB_GUESTS)'
 	$(PMLAB) exec -- ansible-playbook -i $(LAB_DIR)/inventory.yml $(ROOT)/playbooks/demo.yml; \
 	  rc=$$?; $(PMLAB) down; exit $$rc
 

@@ -1,0 +1,156 @@
+"""Role pm_shutdown_stack and the maintenance playbooks in the lab.
+
+Real QEMU guests under a session libvirtd on the lab machines (see
+pmlab_lib.hypervisor): "web 1", "web 2", "app" and "inner" run a Linux kernel
+that powers off on the ACPI button; "legacy" is firmware only and ignores it.
+lab02 is itself the guest "lab02" of lab01 (nested). Ground truth: virsh run
+outside the machines, the machines' own power state, and the hypervisor
+watcher's record of guests that died because their host lost power
+(``lost_guests``: must stay empty, that is the promise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pmtest.ansible_run import REPO_ROOT, run_playbook
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
+
+GUESTS = {
+    "guests": {
+        "lab01": [{"name": "web 1", "kind": "honour"}, {"name": "web 2", "kind": "honour"}],
+        "lab02": [{"name": "inner", "kind": "honour"}],
+        "lab03": [{"name": "app", "kind": "honour"}, {"name": "legacy", "kind": "refuse"}],
+    },
+    "nested": {"lab02": "lab01"},
+    "stop_delay": 0.5,
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from pmlab_lib.lab import Lab
+
+    lab = Lab.up(machines=3, state="on", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("shutdown"),
+                 hypervisor=GUESTS)
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def hv():
+    from pmlab_lib import hypervisor
+
+    return hypervisor
+
+
+@pytest.fixture
+def records(tmp_path):
+    return tmp_path / "records"
+
+
+def role(lab, host, tmp_path, records, check=False, **variables):
+    play = tmp_path / "play.yml"
+    play.write_text(f"- hosts: {host}\n  gather_facts: false\n  roles:\n    - ctys.pm.pm_shutdown_stack\n")
+    extra = {"pm_shutdown_record_dir": str(records), "pm_shutdown_timeout": 30, "pm_shutdown_bmc_timeout": 15}
+    extra.update(variables)
+    return run_playbook(play, inventory=lab.inventory_path, extra_vars=extra, netns=lab.controller_netns, check=check, timeout=600)
+
+
+def powered(lab, name):
+    machine = lab.machine(name)
+    if machine.power_state() != "on":
+        machine.control.call("power", action="on")
+    machine.wait_os("up", timeout=20)
+    machine.control.call("configure", os_shutdown="honour")
+    return machine
+
+
+def lost(hv, lab, host):
+    return [entry for entry in hv.lost_guests(lab) if entry.get("machine") == host]
+
+
+def test_check_mode_changes_nothing(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app", "legacy"])
+    run = role(lab, "lab03", tmp_path, records, check=True, pm_shutdown_self=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
+    assert m.power_state() == "on" and not records.exists()
+
+
+def test_a_refusing_guest_without_force_keeps_the_host_up_and_names_the_guest(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app", "legacy"])
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
+    assert run.rc != 0
+    assert "legacy" in run.stdout and "force" in run.stdout
+    states = hv.guest_states(lab, m)
+    assert states["legacy"] == "running" and states["app"] == "shut off"  # the willing guest did stop
+    assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
+
+
+def test_self_false_empties_the_host_and_leaves_it_running(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app"])
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=False, pm_shutdown_exclude=["legacy"], pm_shutdown_force=False)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert hv.guest_states(lab, m)["app"] == "shut off" and m.power_state() == "on"
+    assert json.loads((records / "lab03.json").read_text())["guests_ran"] == ["app"]
+
+
+def test_force_destroys_the_refusing_guest_after_the_timeout_then_the_host_goes_off(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app", "legacy"])
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_force=True, pm_shutdown_timeout=3)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert m.power_state() == "off"
+    assert lost(hv, lab, "lab03") == [], "a guest was still running when the host lost power"
+    assert sorted(json.loads((records / "lab03.json").read_text())["guests_ran"]) == ["app", "legacy"]
+
+
+def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    m.control.call("configure", os_shutdown="ignore")
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert "Ask the BMC for a soft off" in run.stdout and m.power_state() == "off"
+    assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("off")
+
+
+def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_path, records):
+    """The lab's NICs are veths, which have no Wake-on-LAN register: arming must fail, and then nothing goes down."""
+    m = powered(lab, "lab03")
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_wol=True, pm_wol_prepare_interface="eth0")
+    assert run.rc != 0
+    assert "veth" in run.stdout, run.stdout[-3000:]
+    assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
+
+
+def test_nested_hypervisor_is_drained_first_then_everything_goes_off(lab, hv, tmp_path, records):
+    outer, inner = powered(lab, "lab01"), powered(lab, "lab02")
+    hv.start_guests(lab, outer, ["web 1", "web 2"])
+    hv.start_guests(lab, inner, ["inner"])
+    run = role(lab, "lab01", tmp_path, records, pm_shutdown_self=True)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.stdout.index("Drain nested hypervisors") < run.stdout.index("Stop every guest of this host")
+    assert inner.power_state() == "off" and outer.power_state() == "off"
+    assert lost(hv, lab, "lab01") == [] and lost(hv, lab, "lab02") == [], hv.lost_guests(lab)
+    assert sorted(json.loads((records / "lab01.json").read_text())["guests_ran"]) == ["lab02", "web 1", "web 2"]
+    assert json.loads((records / "lab02.json").read_text())["guests_ran"] == ["inner"]
+
+    # the way back: wake lab01, start what ran, including the nested machine and its guest
+    back = run_playbook(REPO_ROOT / "playbooks" / "maintenance_exit.yml", inventory=lab.inventory_path, netns=lab.controller_netns,
+                        extra_vars={"pm_target": "lab01:lab02", "pm_shutdown_record_dir": str(records), "pm_maintenance_timeout": 60},
+                        timeout=600)
+    assert back.rc == 0, back.stdout[-3000:]
+    assert outer.power_state() == "on" and inner.power_state() == "on"
+    assert hv.guest_states(lab, outer) == {"web 1": "running", "web 2": "running", "lab02": "running"}
+    assert hv.guest_states(lab, inner) == {"inner": "running"}
+    assert not (records / "lab01.json").exists() and not (records / "lab02.json").exists()
