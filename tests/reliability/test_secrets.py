@@ -100,3 +100,18 @@ def test_pm_wake_secureon_and_ssh_password(tmp_path):
         packet = receiver.recv(2048)
     assert packet[-6:] == bytes.fromhex(KNOWN_SECUREON.replace(":", ""))  # the password did go on the wire
     assert_nowhere(result, [KNOWN_SECUREON, KNOWN_SECUREON.replace(":", ""), KNOWN_SSH_PASSWORD], log)
+
+
+def test_pm_wol_flag_secureon_password(tmp_path):
+    """SecureOn written into a systemd .link file under a scratch root, with --diff and -vvv."""
+    root = tmp_path / "root"
+    result, log = run(
+        "ctys.pm.pm_wol_flag",
+        {"interface": "lo", "wol": "gs", "sopass": KNOWN_SECUREON, "live": False, "persistent": "systemd-networkd",
+         "persistent_root": str(root)},
+        tmp_path, diff=True,
+    )
+    assert result.host().get("failed") is not True, result.host()
+    written = [path.read_text() for path in root.rglob("*.link")]
+    assert any(KNOWN_SECUREON in text.lower() for text in written), written  # it reached the file that needs it
+    assert_nowhere(result, [KNOWN_SECUREON, KNOWN_SECUREON.replace(":", "")], log)
