@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import re
 import socket
 from dataclasses import dataclass, field, fields
@@ -885,6 +886,16 @@ def resolve_groups(
 
 def parse_hwcap(text: str) -> Dict[str, object]:
     """``CPU:2xIntel-6-15-11-4096KB-2400MHz-VMX-PAE,RAM:4018M,SWAP:8191M,...`` as a dict (unknown parts kept raw)."""
+    # A fleet has few distinct machine types: parse each HWCAP once, hand out copies (callers may change them).
+    return json.loads(_parse_hwcap_json(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_hwcap_json(text: str) -> str:
+    return json.dumps(_parse_hwcap(text))
+
+
+def _parse_hwcap(text: str) -> Dict[str, object]:
     result: Dict[str, object] = {}
     extra: List[str] = []
     for part in text.split(","):
