@@ -85,6 +85,16 @@ def test_pm_console_with_a_script_and_credentials(lab, tmp_path):
     assert_nowhere(command, [m.bmc_password], log)
 
 
+def test_pm_sensors_over_ipmi(lab, tmp_path):
+    m = lab.machines[0]
+    ok, log = run("ctys.pm.pm_sensors", bmc_args(m, source="ipmi"), tmp_path, netns=lab.controller_netns)
+    assert ok.result.get("failed") is not True and ok.result["readings"], ok.result
+    assert_nowhere(ok, [m.bmc_password], log)
+    bad, log = run("ctys.pm.pm_sensors", bmc_args(m, source="ipmi", kg=KNOWN_KEY, connect_timeout=2), tmp_path, netns=lab.controller_netns)
+    assert bad.result["failed"] is True
+    assert_nowhere(bad, [m.bmc_password, KNOWN_KEY], log)
+
+
 def test_pm_wake_secureon_and_ssh_password(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
