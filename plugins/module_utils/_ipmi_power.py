@@ -195,10 +195,12 @@ def _wait_all(jobs: List[PowerJob], deadline: Deadline) -> None:
     """Poll every waiting job round-robin until it reaches its state or the deadline."""
     schedule = backoff(0.2, 1.5, 2.0)
     pending = list(jobs)
+    last_seen: Dict[int, str] = {}
     while pending:
         for job in list(pending):
             try:
                 state = read_power(job)
+                last_seen[id(job)] = state
             except PmError as error:
                 if not _ipmi_session.is_transient(error.msg) or deadline.remaining() < 0.3:
                     job.fail(error)
@@ -213,9 +215,12 @@ def _wait_all(jobs: List[PowerJob], deadline: Deadline) -> None:
         if deadline.expired:
             for job in pending:
                 hint = " (the OS may ignore the ACPI request; use state: off for a hard power off)" if job.state == "soft" else ""
+                seen = last_seen.get(id(job))
+                still = f"; the BMC still reports '{seen}'" if seen else ""
                 job.fail(
                     PmTimeoutError(
-                        f"{job.label} ({job.conn.address}) did not reach power state '{job.waiting_for}' within the timeout{hint}",
+                        f"{job.label} ({job.conn.address}) did not reach power state '{job.waiting_for}' within the timeout "
+                        f"of {deadline.seconds:g} s{still}{hint or '; raise timeout if the machine needs longer'}",
                     )
                 )
             return

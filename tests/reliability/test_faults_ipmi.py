@@ -133,3 +133,35 @@ def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
     result = query_with_fault(lab, m, {"mode": "insufficient_resources", "count": 1000}, timeout=5)
     assert result.get("failed") is True, result
     assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]
+
+
+def power_with_fault(lab, machine, fault, state, timeout):
+    machine.bmc_faults_file.write_text(json.dumps(fault))
+    try:
+        return run_module(
+            "ctys.pm.pm_ipmi_power",
+            {"bmc": machine.bmc_host, "port": machine.bmc_port, "user": machine.bmc_user, "password": machine.bmc_password,
+             "state": state, "timeout": timeout},
+            netns=lab.controller_netns, timeout=timeout + 60,
+        ).result
+    finally:
+        machine.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+
+
+def test_bmc_slow_to_change_state_is_waited_for(lab):
+    """The BMC accepts the command at once but the machine changes 3 s later."""
+    m = lab.machines[1]
+    target = "on" if m.power_state() == "off" else "off"
+    result = power_with_fault(lab, m, {"mode": "slow_power", "power_delay": 3}, target, timeout=30)
+    assert result.get("failed") is not True, result
+    assert result["power_state"] == target and m.power_state() == target
+
+
+def test_bmc_slower_than_the_timeout_fails_saying_what_it_reports(lab):
+    m = lab.machines[1]
+    before = m.power_state()
+    target = "on" if before == "off" else "off"
+    result = power_with_fault(lab, m, {"mode": "slow_power", "power_delay": 8}, target, timeout=3)
+    assert result.get("failed") is True, result
+    assert m.bmc_host in result["msg"] and before in result["msg"], result["msg"]
+    assert "the BMC still reports" in result["msg"] and "raise timeout" in result["msg"]
