@@ -104,6 +104,7 @@ plugin: ctys.pm.ctys
 db_paths:
   - ~/.ctys/db/default
 
+---
 # lab.ctys.yml: per-machine configs, VM configs on a hypervisor, group files
 plugin: ctys.pm.ctys
 db_paths: []
