@@ -102,7 +102,6 @@ def run_module(
             argv.append("--become")
         if verbosity:
             argv.append("-" + "v" * verbosity)
-        run_env = ansible_env(env)
         return _run(argv, env, inventory, timeout, Path(tmp))
 
 

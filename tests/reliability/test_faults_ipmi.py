@@ -108,34 +108,8 @@ def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
         assert all("'dropped': 0," not in text for text in drops.values()), drops
 
 
-def query_with_fault(lab, machine, fault, timeout):
-    machine.bmc_faults_file.write_text(json.dumps(fault))
-    try:
-        return run_module(
-            "ctys.pm.pm_ipmi_power",
-            {"bmc": machine.bmc_host, "port": machine.bmc_port, "user": machine.bmc_user, "password": machine.bmc_password,
-             "state": "query", "timeout": timeout},
-            netns=lab.controller_netns, timeout=timeout + 60,
-        ).result
-    finally:
-        machine.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
-
-
-def test_bmc_out_of_sessions_is_retried_then_works(lab):
-    m = lab.machines[0]
-    result = query_with_fault(lab, m, {"mode": "insufficient_resources", "count": 2}, timeout=30)
-    assert result.get("failed") is not True, result
-    assert result["power_state"] == m.power_state()
-
-
-def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
-    m = lab.machines[0]
-    result = query_with_fault(lab, m, {"mode": "insufficient_resources", "count": 1000}, timeout=5)
-    assert result.get("failed") is True, result
-    assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]
-
-
 def power_with_fault(lab, machine, fault, state, timeout):
+    """One pm_ipmi_power task against a lab BMC in fault mode ``fault``; the fault is cleared afterwards."""
     machine.bmc_faults_file.write_text(json.dumps(fault))
     try:
         return run_module(
@@ -146,6 +120,21 @@ def power_with_fault(lab, machine, fault, state, timeout):
         ).result
     finally:
         machine.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+
+
+def test_bmc_out_of_sessions_is_retried_then_works(lab):
+    m = lab.machines[0]
+    result = power_with_fault(lab, m, {"mode": "insufficient_resources", "count": 2}, "query", timeout=30)
+    assert result.get("failed") is not True, result
+    assert result["power_state"] == m.power_state()
+
+
+def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
+    m = lab.machines[0]
+    result = power_with_fault(lab, m, {"mode": "insufficient_resources", "count": 1000}, "query", timeout=5)
+    assert result.get("failed") is True, result
+    assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]
+
 
 
 def test_bmc_slow_to_change_state_is_waited_for(lab):
