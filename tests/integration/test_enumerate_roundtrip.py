@@ -24,11 +24,8 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "enumerate.yml"
 def lab(tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=3, state="on", bmc=None, boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("enumerate"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=3, state="on", bmc=None, boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("enumerate")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def _inventory(config: Path):

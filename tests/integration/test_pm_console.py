@@ -21,11 +21,8 @@ MODULE = "ctys.pm.pm_console"
 def lab(request, tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=2, state="on", bmc=request.param, boot_delay=0.5, lab_dir=tmp_path_factory.mktemp(f"console-{request.param}"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=2, state="on", bmc=request.param, boot_delay=0.5, lab_dir=tmp_path_factory.mktemp(f"console-{request.param}")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def console(lab, machine, check=False, **params):

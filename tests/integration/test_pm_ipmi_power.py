@@ -18,11 +18,9 @@ MODULE = "ctys.pm.pm_ipmi_power"
 def lab(request, tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=3, state="off", bmc=request.param, boot_delay=0.2, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp(f"power-{request.param}"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=3, state="off", bmc=request.param, boot_delay=0.2, shutdown_delay=0.2,
+                lab_dir=tmp_path_factory.mktemp(f"power-{request.param}")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def power(lab, machine, **args):

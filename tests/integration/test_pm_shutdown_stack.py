@@ -35,12 +35,9 @@ GUESTS = {
 def lab(tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=3, state="on", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("shutdown"),
-                 hypervisor=GUESTS)
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=3, state="on", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("shutdown"),
+                hypervisor=GUESTS) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 @pytest.fixture(scope="module")

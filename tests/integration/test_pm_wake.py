@@ -21,11 +21,8 @@ BROADCAST = "198.18.255.255"
 def lab(tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=3, state="off", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("wake"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=3, state="off", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("wake")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def wake(lab, check=False, env=None, **params):

@@ -16,11 +16,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the
 def lab(tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=3, state="off", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("wakeplay"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=3, state="off", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("wakeplay")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def all_off(lab):

@@ -37,11 +37,8 @@ SETTINGS = {"loss 10%": (0.10, 0.0), "loss 30%": (0.30, 0.0), "delay 200 ms": (0
 def lab(tmp_path_factory):
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=MACHINES, state="off", bmc="lab", boot_delay=0.2, shutdown_delay=0.1, lab_dir=tmp_path_factory.mktemp("faults"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=MACHINES, state="off", bmc="lab", boot_delay=0.2, shutdown_delay=0.1, lab_dir=tmp_path_factory.mktemp("faults")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def start_relay(lab, machine, loss: float, delay: float, seed: int) -> Tuple[subprocess.Popen, int]:

@@ -46,11 +46,8 @@ def lab(tmp_path_factory):
         pytest.skip("the lab's namespaces need root")
     from pmlab_lib.lab import Lab
 
-    lab = Lab.up(machines=1, state="on", bmc="lab", lab_dir=tmp_path_factory.mktemp("secrets"))
-    try:
-        yield lab
-    finally:
-        lab.down()
+    with Lab.up(machines=1, state="on", bmc="lab", lab_dir=tmp_path_factory.mktemp("secrets")) as lab:
+        yield lab  # Lab.down() on leaving, also when a test failed
 
 
 def bmc_args(machine, **extra):
