@@ -31,6 +31,9 @@ ROUNDS = 10
 TASK_TIMEOUT = 40
 FAILURES: List[str] = []
 SETTINGS = {"loss 10%": (0.10, 0.0), "loss 30%": (0.30, 0.0), "delay 200 ms": (0.0, 0.2)}
+# Fewest operations that must reach their state (of 50). Measured: 50, 41, 50 (docs/reliability.md);
+# the floors leave room for chance, and catch a retry path that stopped working.
+AT_LEAST = {"loss 10%": 45, "loss 30%": 25, "delay 200 ms": 45}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,7 @@ def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
         print(f"  {FAILURES.count(message)} x {message}")
     FAILURES.clear()
     assert len(outcomes) == MACHINES * ROUNDS
+    assert counts["success"] >= AT_LEAST[setting], f"{setting}: only {counts['success']} of {len(outcomes)} reached their state"
     if loss:
         # the relay really dropped packets: the figure is about a bad path, not a clean one
         assert all("'dropped': 0," not in text for text in drops.values()), drops
