@@ -137,7 +137,6 @@ def test_bmc_always_out_of_sessions_fails_at_the_timeout_saying_so(lab):
     assert m.bmc_host in result["msg"] and "no free session" in result["msg"], result["msg"]
 
 
-
 def test_bmc_slow_to_change_state_is_waited_for(lab):
     """The BMC accepts the command at once but the machine changes 3 s later."""
     m = lab.machines[1]
