@@ -132,16 +132,16 @@ def plan(state: str, before: str) -> Tuple[Optional[str], Optional[str]]:
 def run_jobs(jobs: Sequence[PowerJob], deadline_seconds: float, wait: bool, check_mode: bool) -> None:
     """Log in, read, act and wait for every job; failures stay per job."""
     task_deadline = Deadline(deadline_seconds)
-    logins = _ipmi_session.open_sessions([job.conn for job in jobs], task_deadline)
-    for job, login in zip(jobs, logins):
-        if login.error is not None:
-            job.fail(login.error)
-        else:
-            job.command = login.command
+
+    def act_once_logged_in(index: int, login: _ipmi_session.Login) -> None:
+        jobs[index].command = login.command
+        _act(jobs[index], task_deadline, check_mode)
+
     try:
-        for job in jobs:
-            if job.error is None:
-                _act(job, task_deadline, check_mode)
+        logins = _ipmi_session.open_sessions([job.conn for job in jobs], task_deadline, raw_only=True, on_ready=act_once_logged_in)
+        for job, login in zip(jobs, logins):
+            if login.error is not None:
+                job.fail(login.error)
         if wait and not check_mode:
             _wait_all([job for job in jobs if job.error is None and job.waiting_for], task_deadline)
         for job in jobs:
