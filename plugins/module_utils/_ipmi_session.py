@@ -13,6 +13,7 @@ are 10 to 20 times slower (shared/reference/lab-facts.md).
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,13 +187,20 @@ def _propose_suite_3_where_asked() -> None:
     pyghmi_session.Session._open_rmcpplus_request = open_request
 
 
-# pyghmi's waits can miss their wake-up: an answer that arrives between a session's check of its
-# packet queue and its registration with the I/O thread is left queued until the wait times out
-# (0.5 to 1 s, pyghmi's retransmission timer). Sequential logins stall on about one packet in 100
-# that way and a fleet of 100 took 2 to 5 s instead of under 1 s. A wait now first looks whether
-# the answer is already queued, and waits in slices of at most WAIT_SLICE, which bounds a wake-up
-# still missed in the remaining window; callers loop until their own deadlines anyway.
-WAIT_SLICE = 0.01
+# pyghmi's waits can miss their wake-up: an answer that arrives between a session's look at its
+# packet queue and its registration with pyghmi's I/O thread stays queued until the wait times out
+# (0.5 to 1 s, pyghmi's retransmission timer). Sequential logins stalled on about one packet in 100
+# that way, and a fleet of 100 BMCs took 2 to 5 s instead of under 1 s. This wait registers first
+# and looks at the queues afterwards, which closes that window; WAIT_SLICE only bounds the cost if
+# another one exists. It replaces ``pyghmi.ipmi.private.session._io_wait`` of pyghmi 1.6.19.
+WAIT_SLICE = 0.05
+
+
+def _answer_queued(pyghmi_session: Any, myaddr: Any) -> bool:
+    if myaddr is None:
+        return bool(pyghmi_session.sessionqueue)
+    handlers = pyghmi_session.Session.bmc_handlers.get(myaddr) or {}
+    return any(getattr(session, "pktqueue", None) for session in list(handlers.values()))
 
 
 def _wake_promptly() -> None:
@@ -200,21 +208,26 @@ def _wake_promptly() -> None:
         from pyghmi.ipmi.private import session as pyghmi_session
     except ImportError:  # the factory reports the missing library
         return
-    original = pyghmi_session._io_wait
-    if getattr(original, "ctys_pm_patched", False):
+    if getattr(pyghmi_session._io_wait, "ctys_pm_patched", False):
         return
 
-    def sliced_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
-        if myaddr is None:
-            queued = bool(pyghmi_session.sessionqueue)
-        else:
-            handlers = pyghmi_session.Session.bmc_handlers.get(myaddr) or {}
-            queued = any(getattr(session, "pktqueue", None) for session in list(handlers.values()))
-        if not queued:  # the answer may already be here: then do not wait at all
-            original(min(timeout, WAIT_SLICE), myaddr, evq)
+    def prompt_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
+        if _answer_queued(pyghmi_session, myaddr):
+            return
+        event = threading.Event()
+        if evq is not None:
+            evq.append(event)
+        deadline = timeout + pyghmi_session._monotonic_time()
+        pyghmi_session.ioqueue.append((deadline, event, myaddr))  # the I/O thread sets it on an answer or at the deadline
+        if _answer_queued(pyghmi_session, myaddr):
+            return  # came in while we registered: the I/O thread may already have looked
+        if deadline < pyghmi_session.selectdeadline:  # its select() would sleep past our deadline: wake it, as pyghmi does
+            wake = pyghmi_session.iosockets[0]
+            wake.sendto(b"\x01", (pyghmi_session.myself, wake.getsockname()[1]))
+        event.wait(min(timeout, WAIT_SLICE))
 
-    sliced_wait.ctys_pm_patched = True  # type: ignore[attr-defined]
-    pyghmi_session._io_wait = sliced_wait
+    prompt_wait.ctys_pm_patched = True  # type: ignore[attr-defined]
+    pyghmi_session._io_wait = prompt_wait
 
 
 def _start_login(factory: Callable[..., Any], conn: BmcConnection, deadline: Deadline) -> Login:
