@@ -118,7 +118,10 @@ def _serve_one(bmc: Dict[str, Any], scratch: Path, ready_pipe: int) -> None:
     """In a forked child: one BMC, served until SIGTERM."""
     import pyghmi.ipmi.private.session as ipmisession
 
+    from pmlab_lib import prompt_wait
     from pmlab_lib.bmc_server import LabBmc
+
+    prompt_wait.install()
 
     class MemoryBmc(LabBmc):
         """A LabBmc whose machine is a power flag in this process."""

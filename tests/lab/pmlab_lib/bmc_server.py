@@ -34,6 +34,7 @@ import pyghmi.ipmi.bmc as pyghmi_bmc
 from pyghmi.ipmi.private import serversession
 import pyghmi.ipmi.private.session as ipmisession
 
+from pmlab_lib import prompt_wait
 from pmlab_lib.control import ControlClient
 from pmlab_lib import sdr
 
@@ -481,6 +482,7 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     config = json.loads(Path(args.config).read_text())
+    prompt_wait.install()
     bmc = LabBmc(config)
     FAULTS = bmc.faults
     stopping = threading.Event()
