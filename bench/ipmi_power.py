@@ -14,6 +14,7 @@ and libraries); only the module differs.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -144,14 +145,17 @@ def main() -> int:
             targets = [{"bmc": host, "port": port, "password": password} for _name, host, port, password in bmcs]
             # the first run after start is slow (a thousand BMC processes touch their memory): best of 3
             ours = adhoc("ctys.pm.pm_ipmi_power", {"user": "admin", "targets": targets, "state": "query"}, HostNamespace, env)
-            loop = "; ".join(f"ipmitool -I lanplus -C 3 -H {host} -p {port} -U admin -P {password} chassis power status >/dev/null" for _n, host, port, password in bmcs)
-            rows.append((f"status of {FARM} BMCs (farm): fleet mode vs ipmitool loop", ours, timed(["bash", "-c", loop], HostNamespace), "ipmitool shell loop"))
+            loop = "; ".join(
+                f"ipmitool -I lanplus -C 3 -H {host} -p {port} -U admin -P {password} chassis power status >/dev/null" for _n, host, port, password in bmcs
+            )
+            shell = timed(["bash", "-c", loop], HostNamespace)
+            rows.append((f"status of {FARM} BMCs (farm): fleet mode vs ipmitool loop", ours, shell, "ipmitool shell loop"))
             theirs = timed(community_play(Path(tmp), bmcs), HostNamespace, env)
             rows.append((f"status of {FARM} BMCs (farm): fleet mode vs play, forks 10", ours, theirs, "community.general play"))
 
     print(f"{'measurement':62} {'ctys.pm':>9} {'anchor':>9} {'ratio':>7}  anchor")
     for name, ours, theirs, anchor in rows:
-        ratio = f"{theirs / ours:6.1f}x" if theirs == theirs else "       "
+        ratio = "       " if math.isnan(theirs) else f"{theirs / ours:6.1f}x"
         print(f"{name:62} {ours:9.2f} {theirs:9.2f} {ratio}  {anchor}")
     return 0
 

@@ -95,12 +95,6 @@ def timed_play(argv, lab, env):
     proc = lab.run(argv, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:]
     return time.monotonic() - started
-    print(f"{'measurement':60} {'ctys.pm':>9} {'anchor':>9} {'ratio':>7}")
-    print(f"{f'wake {MACHINES} machines (boot {BOOT_DELAY:g} s), wait for SSH':60} {ours:9.2f} {theirs:9.2f} {theirs / ours:6.1f}x")
-    print(f"{f'module time: first packet to the last SSH (boot takes {BOOT_DELAY:g} s)':60} {module_seconds:9.2f}")
-    print(f"goal: module time under boot + 0.5 s ({'met' if module_seconds < BOOT_DELAY + 0.5 else 'not met'}),"
-          f" and at least 5x wall ({'met' if theirs / ours >= 5 else 'not met'}); anchor = wakeonlan + wait_for play, forks 5")
-    return 0
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ class WakeSocket:
 class AnswerArrivesWhileRegistering(collections.deque):
     """pyghmi's ioqueue; the I/O thread queues an answer just as the waiter registers."""
 
-    def append(self, item):
-        super().append(item)
+    def append(self, x):
+        super().append(x)
         pyghmi_session.sessionqueue.append("session with an answer")
 
 
