@@ -11,29 +11,31 @@ benchmark and the unit tests call it directly.
 
 from __future__ import annotations
 
+import gc
 import glob
 import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from operator import itemgetter
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import (
+    ENUM_INDEX,
     ConfFile,
     CtysFileError,
-    EnumRecord,
     Interface,
     Issue,
     ResolvedGroup,
     directed_broadcast,
+    enum_rows,
+    macmap_rows,
     parse_conf,
-    parse_enum,
     parse_ethers,
     parse_hwcap,
-    parse_macmap,
-    parse_ssh_ports,
     parse_stackcap,
     resolve_groups,
+    ssh_ports_tuple,
     stackcap_wol,
 )
 
@@ -169,21 +171,31 @@ def collect_sources(
 # ----------------------------------------------------------------------------
 
 
-@dataclass
 class Machine:
-    name: str
-    category: str = ""
-    session_type: str = ""
-    containing: List[str] = field(default_factory=list)
-    values: Dict[str, str] = field(default_factory=dict)
-    interfaces: List[Interface] = field(default_factory=list)
-    ctys_groups: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    ansible_user: str = ""
+    """One host being assembled; a plain slotted class, as 10,000 of them are made per parse."""
+
+    __slots__ = ("name", "category", "session_type", "containing", "values", "interfaces", "ctys_groups", "ansible_user")
+
+    def __init__(self, name: str, category: str = "", session_type: str = "", values: Optional[Dict[str, str]] = None) -> None:
+        self.name = name
+        self.category = category
+        self.session_type = session_type
+        self.containing: List[str] = []
+        self.values: Dict[str, str] = {} if values is None else values  # taken over, not copied; "" means unknown
+        self.interfaces: List[Interface] = []
+        self.ctys_groups: Dict[str, Dict[str, str]] = {}
+        self.ansible_user = ""
 
     def merge(self, values: Dict[str, str], interfaces: Sequence[Interface]) -> None:
+        mine = self.values
         for key, value in values.items():
-            if value and not self.values.get(key):
-                self.values[key] = value
+            if value and not mine.get(key):
+                mine[key] = value
+        if not interfaces:
+            return
+        if not self.interfaces and len(interfaces) == 1:
+            self.interfaces.append(interfaces[0])  # nothing to compare with
+            return
         known = {(i.mac, i.ip) for i in self.interfaces}
         for iface in interfaces:
             if (iface.mac, iface.ip) not in known:
@@ -191,14 +203,19 @@ class Machine:
                 known.add((iface.mac, iface.ip))
 
     def primary(self) -> Optional[Interface]:
-        with_ip = [i for i in self.interfaces if i.ip]
-        for iface in with_ip:
-            if iface.ssh_ports:
-                return iface
-        return with_ip[0] if with_ip else None
+        """The first interface with an IP and SSH ports, else the first with an IP."""
+        first: Optional[Interface] = None
+        for iface in self.interfaces:
+            if iface.ip:
+                if iface.ssh_ports:
+                    return iface
+                if first is None:
+                    first = iface
+        return first
 
     def hostvars(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
+        interfaces = self.interfaces
         primary = self.primary()
         if primary is not None:
             out["ansible_host"] = primary.ip
@@ -206,28 +223,36 @@ class Machine:
                 out["ansible_port"] = primary.ssh_ports[0]
         if self.ansible_user:
             out["ansible_user"] = self.ansible_user
-        mac_iface = primary if primary is not None and primary.mac else next((i for i in self.interfaces if i.mac), None)
+        mac_iface = primary if primary is not None and primary.mac else next((i for i in interfaces if i.mac), None)
         if mac_iface is not None:
             out["pm_mac"] = mac_iface.mac.lower()
             broadcast = directed_broadcast(mac_iface.ip, mac_iface.netmask)
             if broadcast:
                 out["pm_wol_broadcast"] = broadcast
-        out["pm_interfaces"] = [dict(i.as_dict(), mac=i.mac.lower()) for i in self.interfaces]
+        # Interface.as_dict with the MAC in lower case, built in one step (same keys, same order)
+        out["pm_interfaces"] = [
+            {"mac": i.mac.lower(), "ip": i.ip, "netmask": i.netmask, "relay": i.relay, "ifname": i.ifname, "ssh_ports": list(i.ssh_ports),
+             "gateway": i.gateway}
+            for i in interfaces
+        ]
         if self.category:
             out["pm_category"] = self.category
         if self.session_type:
             out["pm_session_type"] = self.session_type
         if self.category == "VM" and self.containing:
             out["pm_containing_machine"] = self.containing[0]
+        values = self.values
         for key, var in _SCALAR_VARS:
-            value = self.values.get(key)
+            value = values.get(key)
             if value:
                 out[var] = value
-        if self.values.get("hwcap"):
-            out["pm_hwcap"] = parse_hwcap(self.values["hwcap"])
-        if self.values.get("stackcap"):
-            out["pm_stackcap"] = parse_stackcap(self.values["stackcap"])
-            wol = stackcap_wol(self.values["stackcap"])
+        hwcap = values.get("hwcap")
+        if hwcap:
+            out["pm_hwcap"] = parse_hwcap(hwcap)
+        stackcap = values.get("stackcap")
+        if stackcap:
+            out["pm_stackcap"] = parse_stackcap(stackcap)
+            wol = stackcap_wol(stackcap)
             if wol is not None:
                 out["pm_wol_capable"] = wol
         if self.ctys_groups:
@@ -250,32 +275,18 @@ _SCALAR_VARS = (
     ("vmstate", "pm_vmstate"),
 )
 _VALUE_KEYS = ("label", "netname", "host", "id", "os", "osrel", "dist", "distrel", "arch", "uuid", "vcpu", "vram", "vmstate", "hwcap", "stackcap")
+# enum.fdb fields of _VALUE_KEYS (all are field names), taken from a split line in one C call
+_ENUM_VALUES = itemgetter(*(ENUM_INDEX[key] for key in _VALUE_KEYS))
+_E_HOST, _E_SESSION_TYPE, _E_CATEGORY, _E_MAC, _E_TCP = (ENUM_INDEX[key] for key in ("host", "session_type", "category", "mac", "tcp"))
+_E_NETMASK, _E_RELAY, _E_IFNAME, _E_SSHPORT, _E_GATEWAY = (ENUM_INDEX[key] for key in ("netmask", "relay", "ifname", "sshport", "gateway"))
+# host_key -> the values tried in turn for the host name
+_NAME_ORDER = {"label": ("label", "host", "netname"), "netname": ("netname", "label", "host"), "host": ("host", "netname", "label")}
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 def safe_group_name(name: str) -> str:
     """Ansible's to_safe_group_name without importing Ansible: invalid characters become ``_``."""
     return _UNSAFE_NAME.sub("_", name)
-
-
-def _record_values(record: EnumRecord) -> Dict[str, str]:
-    return {
-        "label": record.label,
-        "netname": record.netname.rstrip("."),
-        "host": record.host if record.session_type.upper() == "PM" or record.category.upper() == "PM" else "",
-        "id": record.id,
-        "os": record.os,
-        "osrel": record.osrel,
-        "dist": record.dist,
-        "distrel": record.distrel,
-        "arch": record.arch,
-        "uuid": record.uuid,
-        "vcpu": record.vcpu,
-        "vram": record.vram,
-        "vmstate": record.vmstate,
-        "hwcap": record.hwcap,
-        "stackcap": record.stackcap,
-    }
 
 
 def _conf_values(conf: ConfFile) -> Dict[str, str]:
@@ -300,23 +311,10 @@ def _conf_values(conf: ConfFile) -> Dict[str, str]:
 
 
 def _name_for(values: Dict[str, str], host_key: str) -> str:
-    order = {"label": ("label", "host", "netname"), "netname": ("netname", "label", "host"), "host": ("host", "netname", "label")}[host_key]
-    for key in order:
+    for key in _NAME_ORDER[host_key]:
         if values.get(key):
             return values[key]
     return ""
-
-
-def _record_interface(record: EnumRecord) -> Interface:
-    return Interface(
-        mac=record.mac,
-        ip=record.tcp,
-        netmask=record.netmask,
-        relay=record.relay,
-        ifname=record.ifname,
-        ssh_ports=parse_ssh_ports(record.sshport) or [],
-        gateway=record.gateway,
-    )
 
 
 def build_inventory(sources: Sources, host_key: str = "label", group_users: bool = True, groups_prefix: str = "ctys_group_",
@@ -324,6 +322,18 @@ def build_inventory(sources: Sources, host_key: str = "label", group_users: bool
     """Hosts, their variables and groups from the ctys files in ``sources``."""
     if host_key not in HOST_KEYS:
         raise CtysFileError(f"host_key '{host_key}' is not valid; use one of {', '.join(HOST_KEYS)}")
+    # Some 20 containers per machine and no reference cycles: the cyclic collector would only walk the
+    # growing heap (all of Ansible's too) again and again, about a fifth of the time here. Paused, not tuned.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(sources, host_key, group_users, groups_prefix, macmap_hosts)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(sources: Sources, host_key: str, group_users: bool, groups_prefix: str, macmap_hosts: bool) -> Dict[str, Any]:
     issues: List[Issue] = list(sources.issues)
     machines: Dict[str, Machine] = {}
 
@@ -337,35 +347,55 @@ def build_inventory(sources: Sources, host_key: str = "label", group_users: bool
         return found
 
     # macmap: MAC -> IP, to fill the TCP of enum records (ctys-vhost statcache)
-    macmap_entries = []
+    macmap_entries: List[Tuple[str, str, str, int]] = []
     for source in sources.macmap_files:
-        entries, found = parse_macmap(source.text, source.path)
+        rows, found = macmap_rows(source.text, source.path)
         issues.extend(found)
-        macmap_entries.extend(entries)
+        macmap_entries.extend(rows)
     ip_by_mac: Dict[str, str] = {}
-    for entry in macmap_entries:
-        if entry.ip:
-            ip_by_mac.setdefault(entry.mac, entry.ip)
+    for _name, mac, ip, _number in macmap_entries:
+        if ip:
+            ip_by_mac.setdefault(mac, ip)
 
+    # The hot loop (one pass per enum.fdb line): fields by index, no per-record objects but the Interface.
+    name_order = _NAME_ORDER[host_key]
     for source in sources.enum_files:
-        records, found = parse_enum(source.text, source.path)
+        enum_lines, found = enum_rows(source.text, source.path)
         issues.extend(found)
-        for record in records:
-            values = _record_values(record)
-            category = record.category or ("PM" if record.session_type.upper() == "PM" else "VM")
+        for number, parts in enum_lines:
+            values = dict(zip(_VALUE_KEYS, _ENUM_VALUES(parts)))
+            record_host, session_type = parts[_E_HOST], parts[_E_SESSION_TYPE]
+            upper_type = session_type.upper()
+            values["netname"] = values["netname"].rstrip(".")
+            if upper_type != "PM" and parts[_E_CATEGORY].upper() != "PM":
+                values["host"] = ""  # only a PM record's HOST names the machine itself
+            category = parts[_E_CATEGORY] or ("PM" if upper_type == "PM" else "VM")
             if not values["label"] and category.upper() == "PM":
-                values["label"] = record.host
-            name = _name_for(values, host_key)
+                values["label"] = record_host
+            name = ""
+            for key in name_order:
+                if values[key]:
+                    name = values[key]
+                    break
             if not name:
-                issues.append(Issue(source.path, record.line, "gives no name for the machine; line skipped"))
+                issues.append(Issue(source.path, number, "gives no name for the machine; line skipped"))
                 continue
-            iface = _record_interface(record)
-            if not iface.ip and iface.mac:
-                iface.ip = ip_by_mac.get(iface.mac, "")
-            target = machine(name, category, record.session_type)
-            target.merge(values, [iface] if (iface.mac or iface.ip) else [])
-            if target.category == "VM" and record.host and record.host != name and record.host not in target.containing:
-                target.containing.append(record.host)
+            mac, ip = parts[_E_MAC], parts[_E_TCP]
+            if not ip and mac:
+                ip = ip_by_mac.get(mac, "")
+            target = machines.get(name)
+            if target is None:  # the common case: one record per machine
+                target = machines[name] = Machine(name, category.upper(), upper_type, values)  # empty values read as unknown
+            else:
+                target.category = target.category or category.upper()
+                target.session_type = target.session_type or upper_type
+                target.merge(values, ())
+            if mac or ip:
+                ports = ssh_ports_tuple(parts[_E_SSHPORT])
+                target.merge({}, (Interface(mac=mac, ip=ip, netmask=parts[_E_NETMASK], relay=parts[_E_RELAY], ifname=parts[_E_IFNAME],
+                                            ssh_ports=list(ports) if ports else [], gateway=parts[_E_GATEWAY]),))
+            if target.category == "VM" and record_host and record_host != name and record_host not in target.containing:
+                target.containing.append(record_host)
 
     for source in sources.config_files:
         conf = parse_conf(source.text, source.path)
@@ -388,21 +418,23 @@ def build_inventory(sources: Sources, host_key: str = "label", group_users: bool
             target.containing.append(source.containing)
 
     # macmap entries nobody claimed: still wakeable by name
-    claimed = {i.mac for m in machines.values() for i in m.interfaces if i.mac}
     macmap_only: List[str] = []
     if macmap_hosts:
-        for entry in macmap_entries:
-            name = entry.name.rstrip(".")
+        claimed = {i.mac for m in machines.values() for i in m.interfaces if i.mac}
+        for entry_name, mac, ip, _number in macmap_entries:
+            if mac in claimed:
+                continue  # the common case: checked before the name is worked out
+            name = entry_name.rstrip(".")
             if host_key == "label":
                 name = name.split(".")[0]
-            if entry.mac in claimed or not name:
+            if not name:
                 continue
             target = machines.get(name)
             if target is None:
                 target = machines[name] = Machine(name)
                 macmap_only.append(name)
-            target.merge({}, [Interface(mac=entry.mac, ip=entry.ip)])
-            claimed.add(entry.mac)
+            target.merge({}, [Interface(mac=mac, ip=ip)])
+            claimed.add(mac)
 
     if sources.ethers is not None:
         entries, found = parse_ethers(sources.ethers.text, sources.ethers.path)
@@ -424,17 +456,23 @@ def build_inventory(sources: Sources, host_key: str = "label", group_users: bool
     groups: Dict[str, Dict[str, Any]] = {}
 
     def group(name: str) -> Dict[str, Any]:
-        return groups.setdefault(name, {"hosts": [], "children": [], "vars": {}})
+        found = groups.get(name)
+        if found is None:  # not setdefault: that would build a new empty group on every call
+            found = groups[name] = {"hosts": [], "children": [], "vars": {}}
+        return found
 
-    group("ctys_pm")
-    group("ctys_vm")
+    pm_hosts = group("ctys_pm")["hosts"]
+    vm_hosts = group("ctys_vm")["hosts"]
+    type_groups: Dict[str, str] = {}  # session type -> group name (few types, many machines)
     for target in machines.values():
         if target.category == "PM":
-            group("ctys_pm")["hosts"].append(target.name)
+            pm_hosts.append(target.name)
         elif target.category == "VM":
-            group("ctys_vm")["hosts"].append(target.name)
+            vm_hosts.append(target.name)
         if target.session_type:
-            name = "ctys_" + safe_group_name(target.session_type.lower())
+            name = type_groups.get(target.session_type)
+            if name is None:
+                name = type_groups[target.session_type] = "ctys_" + safe_group_name(target.session_type.lower())
             if name not in ("ctys_pm", "ctys_vm"):
                 group(name)["hosts"].append(target.name)
         for host in target.containing:
@@ -452,6 +490,8 @@ def build_inventory(sources: Sources, host_key: str = "label", group_users: bool
 
 def _apply_groups(resolved: Dict[str, ResolvedGroup], machines: Dict[str, Machine], groups: Dict[str, Dict[str, Any]], group: Any,
                   prefix: str, group_users: bool) -> None:
+    if not resolved:
+        return  # no group files: skip the alias table (a pass over every machine)
     aliases: Dict[str, str] = {}
     for target in machines.values():
         for alias in (target.values.get("label", ""), target.values.get("netname", ""), target.values.get("host", "")):

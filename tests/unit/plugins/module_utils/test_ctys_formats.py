@@ -197,6 +197,15 @@ def test_enum_malformed_lines_are_named():
     ]
 
 
+def test_enum_rows_are_the_records_as_field_lists():
+    text = "\n".join([ENUM_EXAMPLE.replace("00:1A:2B:3C:4D:5E", "0-1a-2b-3c-4d-5e"), "short;line", ENUM_EXAMPLE + ";"])
+    rows, issues = f.enum_rows(text, "e")
+    records, record_issues = f.parse_enum(text, "e")
+    assert [number for number, _parts in rows] == [r.line for r in records] == [1, 3]
+    assert [";".join(parts) for _number, parts in rows] == [r.to_line() for r in records] == [ENUM_EXAMPLE, ENUM_EXAMPLE]  # MAC normalised
+    assert issues == record_issues and [i.line for i in issues] == [2]
+
+
 def test_enum_records_from_a_config_one_per_interface_address():
     conf = f.parse_conf(GENMCONF_EXAMPLE.replace('%192.168.1.1"', '%192.168.1.1,10.0.0.12%8%%eth0%22%"'), "/etc/ctys.d/pm.conf")
     records = f.enum_records_for(conf, "lab02", uid="root", gid="root", netnames={"192.168.1.12": "lab02.soho."}, accelerator="VMX")
@@ -216,6 +225,15 @@ def test_macmap_reads_the_n_column_order_and_writes_sorted_upper_case():
         ("lab03", "00:1A:2B:3C:4D:03", "192.168.1.13"), ("lab02", "00:1A:2B:3C:4D:5E", "192.168.1.12"), ("noip", "02:00:00:00:00:01", "")]
     assert [i.line for i in issues] == [5, 6, 7]
     assert f.format_macmap(entries) == "lab02;00:1A:2B:3C:4D:5E;192.168.1.12;\nlab03;00:1A:2B:3C:4D:03;192.168.1.13;\nnoip;02:00:00:00:00:01;;\n"
+
+
+def test_macmap_rows_are_the_entries_as_tuples():
+    text = "lab03;00:1a:2b:3c:4d:03;192.168.1.13;\nbad;zz;;\nnoip;02:00:00:00:00:01\n"
+    rows, issues = f.macmap_rows(text, "m")
+    entries, entry_issues = f.parse_macmap(text, "m")
+    expected = [("lab03", "00:1A:2B:3C:4D:03", "192.168.1.13", 1), ("noip", "02:00:00:00:00:01", "", 3)]
+    assert rows == [(e.name, e.mac, e.ip, e.line) for e in entries] == expected
+    assert issues == entry_issues and [i.line for i in issues] == [2]
 
 
 def test_macmap_written_is_read_by_pm_wake_lookup():
@@ -291,6 +309,24 @@ def test_hwcap_and_stackcap():
     cap = "PM-01.10.008-x86_64-WoLTarget-WoLRemote%VMStack-01.11.007,XEN-01.11"
     assert f.parse_stackcap(cap) == ["PM-01.10.008-x86_64-WoLTarget-WoLRemote%VMStack-01.11.007", "XEN-01.11"]
     assert f.stackcap_wol(cap) is True and f.stackcap_wol("PM-1-x86_64-WoLLocal") is False and f.stackcap_wol("XEN-1") is None
+
+
+def test_cached_parses_hand_out_independent_copies():
+    # HWCAP, STACKCAP and SSH ports are parsed once per distinct text; changing one result must not change the next
+    text = "CPU:2xIntel-6-15-11-4096KB-2400MHz-VMX,FS:/-50000M,RAM:4018M,7"
+    first = f.parse_hwcap(text)
+    first["cpu"]["flags"].append("PAE")
+    first["fs"][0]["mount"] = "/changed"
+    first["other"].clear()
+    assert f.parse_hwcap(text) == {"cpu": {"raw": "2xIntel-6-15-11-4096KB-2400MHz-VMX", "count": 2, "vendor": "Intel", "family": "6", "model": "15",
+                                           "stepping": "11", "cache": "4096KB", "mhz": 2400, "flags": ["VMX"]},
+                                   "fs": [{"mount": "/", "size_mb": 50000}], "ram_mb": 4018, "other": ["7"]}
+    caps = f.parse_stackcap("PM-1-WoLTarget,XEN-1")
+    caps.append("x")
+    assert f.parse_stackcap("PM-1-WoLTarget,XEN-1") == ["PM-1-WoLTarget", "XEN-1"]
+    ports = f.parse_ssh_ports("22-2222")
+    ports.append(1)
+    assert f.parse_ssh_ports("22-2222") == [22, 2222] and f.parse_ssh_ports("x") is None and f.parse_ssh_ports("") == []
 
 
 @pytest.mark.parametrize("ip,mask,expected", [("192.168.1.12", "255.255.255.0", "192.168.1.255"), ("10.0.0.6", "24", "10.0.0.255"),
