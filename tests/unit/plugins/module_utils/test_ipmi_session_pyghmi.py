@@ -79,9 +79,3 @@ def test_missing_pyghmi_is_named_with_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyghmi.ipmi.private.session", None)
     with pytest.raises(PmUnsupportedError, match=r"needs the Python library pyghmi where the task runs .*pip install pyghmi"):
         _ipmi_session._factory(raw_only=True)
-
-
-def test_power_control_logs_in_without_pyghmi_command(monkeypatch):
-    monkeypatch.setattr(_ipmi_session, "command_factory", None)
-    assert _ipmi_session._factory(raw_only=True) is _ipmi_session.RawCommand
-    assert _ipmi_session._factory(raw_only=False).__module__ == "pyghmi.ipmi.command"
