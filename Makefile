@@ -20,7 +20,7 @@ PMLAB       := $(ROOT)/tests/lab/pmlab
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config rsync \
 	openipmi ipmitool wakeonlan etherwake tshark tcpdump openssh-server openssh-client \
 	ethtool lm-sensors iproute2 iputils-ping libvirt-clients libvirt-daemon libvirt-dev \
-	qemu-system-x86 busybox-static shellcheck
+	qemu-system-x86 busybox-static shellcheck network-manager
 
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)

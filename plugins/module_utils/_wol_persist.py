@@ -242,25 +242,37 @@ def _nm(request: Request, check_mode: bool, run_command: Optional[RunFn], nmcli:
         raise PmError(f"nmcli could not read connection '{connection}' ({err.strip() or 'exit ' + str(rc)})")
     before = parse_nm_flags(out)
     wanted = sorted(set(_names(request, 0)))
+    # A password left from SecureOn would keep it on, and NetworkManager refuses one without magic mode:
+    # so it is cleared whenever s is not asked for.
+    rc, out, _err = run_command([nmcli, "-s", "-g", "802-3-ethernet.wake-on-lan-password", "connection", "show", connection])
+    password_before: Optional[str] = out.strip().lower() if rc == 0 else None  # None: could not be read
+    if password_before == "--":
+        password_before = ""
+    password_wanted = _sopass_text(request.sopass) if request.wolopts & MAGICSECURE else ""
     value = ",".join(wanted) or "none"
     argv = [nmcli, "connection", "modify", connection, "802-3-ethernet.wake-on-lan", value]
-    changed = before != wanted
-    if request.wolopts & MAGICSECURE:
-        argv += ["802-3-ethernet.wake-on-lan-password", _sopass_text(request.sopass)]
-        rc, out, _err = run_command([nmcli, "-s", "-g", "802-3-ethernet.wake-on-lan-password", "connection", "show", connection])
-        changed = changed or rc != 0 or out.strip().lower() != _sopass_text(request.sopass)
+    if password_before != password_wanted:
+        argv += ["802-3-ethernet.wake-on-lan-password", password_wanted]
+    changed = before != wanted or password_before != password_wanted
     path = f"NetworkManager connection '{connection}'"
     if changed and not check_mode:
         rc, _out, err = run_command(argv)
         if rc != 0:
             raise PmError(f"nmcli could not set 802-3-ethernet.wake-on-lan on '{connection}' ({_safe(err, request)})")
     diff = {
-        "before": f"802-3-ethernet.wake-on-lan: {', '.join(before) or 'none'}\n",
-        "after": f"802-3-ethernet.wake-on-lan: {', '.join(wanted) or 'none'}\n",
+        "before": _nm_diff_text(before, password_before),
+        "after": _nm_diff_text(wanted, password_wanted),
         "before_header": path,
         "after_header": path,
     }
     return Outcome("networkmanager", path, changed, diff)
+
+
+def _nm_diff_text(flags: List[str], password: Optional[str]) -> str:
+    text = f"802-3-ethernet.wake-on-lan: {', '.join(flags) or 'none'}\n"
+    if password != "":  # the password itself is never shown
+        text += f"802-3-ethernet.wake-on-lan-password: {HIDDEN if password else 'unknown'}\n"
+    return text
 
 
 def _safe(text: str, request: Request) -> str:

@@ -59,7 +59,7 @@ options:
     description:
       - V(none) sets only the volatile register (ctys). The others also make the flags survive reboots.
       - V(networkmanager) sets the C(802-3-ethernet.wake-on-lan) property (and C(wake-on-lan-password)) of the
-        connection NetworkManager has active on the interface, with C(nmcli).
+        connection NetworkManager has active on the interface, with C(nmcli). Without mode V(s) the password is cleared.
       - V(systemd-networkd) writes C(/etc/systemd/network/70-ctys-pm-wol-IF.link) matching the NIC's MAC address,
         with C(WakeOnLan=). systemd-udevd applies .link files whether or not systemd-networkd manages the network.
       - V(udev) writes C(/etc/udev/rules.d/70-ctys-pm-wol-IF.rules), which runs C(ethtool -s IF wol ...) when the NIC appears.

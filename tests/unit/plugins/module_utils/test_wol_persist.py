@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+import re
+import shutil
+import subprocess
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -157,6 +160,66 @@ def test_networkmanager_several_modes_secureon_and_disable(tmp_path):
     assert _wol_persist.persist(request("networkmanager", tmp_path, U | G | S, SOPASS), False, nmcli, "/usr/bin/nmcli").changed is False
     off = _wol_persist.persist(request("networkmanager", tmp_path, 0), False, nmcli, "/usr/bin/nmcli")
     assert off.changed and nmcli.state["wol"] == "none" and off.diff["after"] == "802-3-ethernet.wake-on-lan: none\n"
+
+
+class OfflineNmcli:
+    """One NetworkManager connection kept as a keyfile; the module's ``connection modify`` runs the real nmcli.
+
+    ``nmcli --offline`` (NetworkManager 1.40+) applies the properties to a keyfile read from stdin and prints
+    the result, with no daemon, so the keyfile shows what NetworkManager would store for the module's argv.
+    Reads (``-g``) answer from that keyfile, as nmcli prints flags: nicks joined by ", ".
+    """
+
+    NICKS = {0x2: "phy", 0x4: "unicast", 0x8: "multicast", 0x10: "broadcast", 0x20: "arp", 0x40: "magic"}
+
+    def __init__(self, nmcli: str) -> None:
+        self.nmcli = nmcli
+        added = subprocess.run([nmcli, "--offline", "connection", "add", "type", "ethernet", "con-name", "Wired connection 1",
+                                "ifname", "eno1"], capture_output=True, text=True, timeout=30, check=True)
+        self.keyfile = added.stdout
+
+    def value(self, key: str) -> Optional[str]:
+        match = re.search(rf"^{re.escape(key)}=(.*)$", self.keyfile, re.MULTILINE)
+        return match.group(1) if match else None
+
+    def __call__(self, argv: List[str]):
+        args = argv[1:]
+        if args == ["-g", "GENERAL.CONNECTION", "device", "show", "eno1"]:
+            return 0, "Wired connection 1\n", ""
+        if args[:3] == ["-g", "802-3-ethernet.wake-on-lan", "connection"]:
+            flags = int(self.value("wake-on-lan") or 1)  # not written: NM_SETTING_WIRED_WAKE_ON_LAN_DEFAULT
+            shown = "default" if flags == 1 else ", ".join(nick for bit, nick in sorted(self.NICKS.items()) if flags & bit) or "none"
+            return 0, shown + "\n", ""
+        if args[:4] == ["-s", "-g", "802-3-ethernet.wake-on-lan-password", "connection"]:
+            return 0, (self.value("wake-on-lan-password") or "") + "\n", ""
+        if args[:3] == ["connection", "modify", "Wired connection 1"]:
+            modified = subprocess.run([self.nmcli, "--offline", "connection", "modify", *args[3:]], input=self.keyfile,
+                                      capture_output=True, text=True, timeout=30, check=False)
+            if modified.returncode == 0:
+                self.keyfile = modified.stdout
+            return modified.returncode, "", modified.stderr
+        return 10, "", f"Error: unexpected {argv}"
+
+
+@pytest.mark.skipif(shutil.which("nmcli") is None, reason="needs nmcli (Debian network-manager; make deps installs it)")
+def test_networkmanager_argv_is_what_a_real_nmcli_stores(tmp_path):
+    nmcli = OfflineNmcli(shutil.which("nmcli") or "")
+    outcome = _wol_persist.persist(request("networkmanager", tmp_path, U | G | S, SOPASS), False, nmcli, nmcli.nmcli)
+    assert outcome.changed
+    assert nmcli.value("wake-on-lan") == str(0x4 | 0x40)  # NM_SETTING_WIRED_WAKE_ON_LAN_UNICAST | _MAGIC
+    assert nmcli.value("wake-on-lan-password") == "a1:b2:c3:d4:e5:f6"
+    assert _wol_persist.persist(request("networkmanager", tmp_path, U | G | S, SOPASS), False, nmcli, nmcli.nmcli).changed is False
+    magic_only = _wol_persist.persist(request("networkmanager", tmp_path, G), False, nmcli, nmcli.nmcli)
+    assert magic_only.changed and nmcli.value("wake-on-lan") == str(0x40)
+    assert nmcli.value("wake-on-lan-password") is None  # a password left behind would keep SecureOn on
+    assert magic_only.diff["before"] == "802-3-ethernet.wake-on-lan: magic, unicast\n802-3-ethernet.wake-on-lan-password: ********\n"
+    assert magic_only.diff["after"] == "802-3-ethernet.wake-on-lan: magic\n"
+    _wol_persist.persist(request("networkmanager", tmp_path, G | S, SOPASS), False, nmcli, nmcli.nmcli)
+    # NetworkManager refuses a password without magic mode: disabling must drop it in the same call
+    off = _wol_persist.persist(request("networkmanager", tmp_path, 0), False, nmcli, nmcli.nmcli)
+    assert off.changed and nmcli.value("wake-on-lan") == "0"  # NM_SETTING_WIRED_WAKE_ON_LAN_NONE: disabled, not "ignore"
+    assert nmcli.value("wake-on-lan-password") is None
+    assert _wol_persist.persist(request("networkmanager", tmp_path, 0), False, nmcli, nmcli.nmcli).changed is False
 
 
 def test_networkmanager_without_a_connection_or_without_nmcli_explains(tmp_path):
