@@ -15,7 +15,8 @@ PM_BMC_PASSWORD = "pm_bmc_password"
 PM_MAC = "pm_mac"
 PM_WOL_BROADCAST = "pm_wol_broadcast"
 PM_WOL_PORT = "pm_wol_port"
-PM_WOL_INTERFACE = "pm_wol_interface"
+PM_WOL_INTERFACE = "pm_wol_interface"  # the machine's own armed NIC (role pm_wol_prepare)
+PM_WAKE_INTERFACE = "pm_wake_interface"  # the NIC raw magic frames leave from, on the controller or relay
 
 HOST_VARIABLES = (
     PM_BMC_HOST,
@@ -26,6 +27,7 @@ HOST_VARIABLES = (
     PM_WOL_BROADCAST,
     PM_WOL_PORT,
     PM_WOL_INTERFACE,
+    PM_WAKE_INTERFACE,
 )
 
 # Variables that hold secrets: never print them, never write them unencrypted.

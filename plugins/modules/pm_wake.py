@@ -59,7 +59,8 @@ options:
   interface:
     description:
       - Send raw Ethernet frames on this interface instead of UDP (ctys C(IF), as ether-wake does). Needs CAP_NET_RAW (root).
-      - Conventionally the host variable C(pm_wol_interface).
+      - An interface of the host the task runs on (the controller, or a relay it is delegated to);
+        conventionally the variable C(pm_wake_interface).
     type: str
   password:
     description: SecureOn password, 4 bytes (C(192.0.2.1) or C(01020304)) or 6 bytes (C(01:02:03:04:05:06)).
@@ -154,7 +155,7 @@ EXAMPLES = r"""
 - name: Wake through a relay on the machine's segment, wait for SSH
   ctys.pm.pm_wake:
     mac: "{{ pm_mac }}"
-    interface: "{{ pm_wol_interface }}"
+    interface: "{{ pm_wake_interface }}"  # relay01's NIC on the machine's segment
     host: "{{ ansible_host }}"
     poll: ssh
   delegate_to: relay01

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,3 +53,14 @@ def test_ansible_test_target_four_steps(lab, tmp_path):
     assert "failed=0" in run.stdout and run.stdout.count("ok=") == len(lab.machines)
     assert all(m.control.status()["power"] == "on" for m in lab.machines)
     all_off(lab)
+
+
+def test_raw_wake_without_a_sending_interface_stops_before_sending(tmp_path):
+    # pm_wol_interface (the machine's own NIC) must not be taken for the interface frames leave from
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"m1": {
+        "ansible_host": "127.0.0.1", "ansible_connection": "local", "pm_mac": "02:00:00:00:00:01", "pm_wol_interface": "eno1"}}}}))
+    run = run_playbook(REPO_ROOT / "playbooks" / "wake.yml", inventory=inventory, extra_vars={"pm_wake_raw": True, "pm_wake_timeout": 1})
+    assert run.rc != 0
+    assert "pm_wake_raw=true needs pm_wake_interface, the interface of the sending host (localhost)" in run.stdout
+    assert "Send magic packets" not in run.stdout

@@ -548,7 +548,7 @@ class Lab:
                 "pm_lab_console_password": machine.console_password,
             }
             if not self.loopback:
-                hosts[machine.name]["pm_wol_interface"] = CONTROLLER_IF
+                hosts[machine.name]["pm_wake_interface"] = CONTROLLER_IF  # the controller's side of the lab bridge
                 hosts[machine.name]["pm_ip6"] = machine.ip6
             hosts[machine.name].update(hypervisor_vars.get(machine.name, {}))
         inventory = {"all": {"children": {"pm_lab": {"hosts": hosts}}}}
