@@ -203,7 +203,8 @@ def _answer_queued(pyghmi_session: Any, myaddr: Any) -> bool:
     return any(getattr(session, "pktqueue", None) for session in list(handlers.values()))
 
 
-def _wake_promptly() -> None:
+def wake_promptly() -> None:
+    """Put the wait above into pyghmi, once per process (pm_ipmi_power, pm_sensors and pm_console use it)."""
     try:
         from pyghmi.ipmi.private import session as pyghmi_session
     except ImportError:  # the factory reports the missing library
@@ -302,7 +303,7 @@ def open_sessions(
     """
     factory = _factory(raw_only)
     if factory is not command_factory:
-        _wake_promptly()
+        wake_promptly()
     logins: List[Login] = [_start_login(factory, conn, deadline) for conn in conns]
     schedules = [backoff(0.2, 1.5, 2.0) for _conn in conns]
     retry_at: List[Optional[float]] = [None] * len(conns)

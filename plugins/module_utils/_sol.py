@@ -24,6 +24,7 @@ from ansible_collections.ctys.pm.plugins.module_utils._errors import (
     PmTimeoutError,
     PmUnsupportedError,
 )
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi_session import wake_promptly
 
 # CSI sequences, OSC strings (BEL or ST terminated), and two-byte escapes.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -170,6 +171,7 @@ class SolTransport:
             from pyghmi.ipmi import console as pyghmi_console  # controller-side only
 
             factory = pyghmi_console.Console
+            wake_promptly()  # console output is not left waiting in pyghmi's queue
         login = Deadline(deadline.cap(self.conn.connect_timeout))
         try:
             self._console = factory(

@@ -42,8 +42,8 @@ def io_thread_state(monkeypatch):
     monkeypatch.setattr(pyghmi_session, "selectdeadline", pyghmi_session._monotonic_time() + 300)  # the I/O thread sleeps long
     monkeypatch.setattr(pyghmi_session, "iosockets", [WakeSocket()])
     monkeypatch.setattr(pyghmi_session, "myself", "127.0.0.1")
-    _ipmi_session._wake_promptly()
-    _ipmi_session._wake_promptly()  # a second call must not wrap twice
+    _ipmi_session.wake_promptly()
+    _ipmi_session.wake_promptly()  # a second call must not wrap twice
     return pyghmi_session
 
 
