@@ -16,6 +16,9 @@ LAB_MACHINES ?= 3
 # make demo: lab03 carries two guests and lab02, which is itself a guest of lab03 with one guest.
 LAB_GUESTS ?= {"guests": {"lab03": [{"name": "web", "kind": "honour", "autostart": true}, {"name": "db", "kind": "honour", "autostart": true}], "lab02": [{"name": "inner", "kind": "honour", "autostart": true}]}, "nested": {"lab02": "lab03"}, "stop_delay": 0.5}
 PMLAB       := $(ROOT)/tests/lab/pmlab
+# The oldest ansible-core meta/runtime.yml admits; make compat runs the tests marked compat with it.
+COMPAT_VENV := $(BUILD)/compat-venv
+COMPAT_CORE := ansible-core==2.16.19
 
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config rsync \
 	openipmi ipmitool wakeonlan etherwake tshark tcpdump openssh-server openssh-client \
@@ -30,11 +33,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: help deps apt venv collection demo test sanity lint unit integration pytest \
-	ee-check molecule changelog-lint bench lab-up lab-down lab-status clean
+	ee-check molecule changelog-lint compat compat-venv bench lab-up lab-down lab-status clean
 
 help:
 	@echo "make demo        install, start the lab, run playbooks/demo.yml"
-	@echo "make test        sanity + ansible-lint + EE check + molecule + pytest (unit, lab, integration, reliability)"
+	@echo "make test        sanity + ansible-lint + EE check + molecule + compat + pytest (unit, lab, integration, reliability)"
+	@echo "make compat      the tests marked compat, run with the oldest ansible-core supported ($(COMPAT_CORE))"
 	@echo "make bench       run every benchmark in bench/ and print their tables"
 	@echo "make lab-up | lab-down | lab-status"
 
@@ -72,7 +76,7 @@ demo: deps
 	  rc=$$?; $(PMLAB) down; exit $$rc
 
 test: deps
-	$(MAKE) --no-print-directory sanity lint ee-check changelog-lint molecule pytest
+	$(MAKE) --no-print-directory sanity lint ee-check changelog-lint molecule compat pytest
 
 # ansible-test needs the tree at ansible_collections/ctys/pm: it runs on a copy.
 sanity: deps
@@ -92,11 +96,24 @@ molecule: deps
 	  if [ -d "$$role/molecule" ]; then (cd $$role && molecule test --all); fi; \
 	done
 
+# A module, role, playbook and inventory test of each kind (marked compat), run with the oldest
+# ansible-core the collection admits; the controller-side Python needs are those of requirements.txt.
+compat-venv: $(COMPAT_VENV)/.stamp
+$(COMPAT_VENV)/.stamp: requirements.txt | apt
+	@test -x $(COMPAT_VENV)/bin/python || python3 -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --disable-pip-version-check '$(COMPAT_CORE)' -r requirements.txt </dev/null
+	@touch $@
+
+compat: deps compat-venv
+	@rc=0; PMTEST_VENV=$(COMPAT_VENV) PMTEST_ANSIBLE_CORE=$(patsubst ansible-core==%,%,$(COMPAT_CORE)) \
+	  $(PY) -m pytest -m compat tests/integration || rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make compat: no test is marked compat" >&2; exit 1; fi; exit $$rc
+
 # One pytest run, so CI reads one closing line. Its exit code is kept for .ci/run,
-# which reports exit 5 (nothing collected) as the failure it is.
+# which reports exit 5 (nothing collected) as the failure it is ("|| rc=": the shell runs with -e).
 pytest: deps
 	@rm -f $(BUILD)/pytest.rc
-	@$(PY) -m pytest tests/unit tests/lab tests/integration tests/reliability; rc=$$?; \
+	@rc=0; $(PY) -m pytest tests/unit tests/lab tests/integration tests/reliability || rc=$$?; \
 	  echo $$rc > $(BUILD)/pytest.rc; exit $$rc
 
 unit: deps

@@ -45,6 +45,7 @@ def _wait_power(machine, wanted, timeout=10.0):
     raise AssertionError(f"{machine.name} is {machine.power_state()}, not {wanted}")
 
 
+@pytest.mark.compat
 def test_enumerate_power_off_rebuild_inventory_wake_by_name(lab, tmp_path):
     db = tmp_path / "db"
     run = run_playbook(PLAYBOOK, inventory=lab.inventory_path, extra_vars={"ctys_db": str(db), "ctys_category": "PM"},

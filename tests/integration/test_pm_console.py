@@ -41,6 +41,7 @@ def login_steps(machine):
     ]
 
 
+@pytest.mark.compat
 def test_log_in_at_the_prompt_and_run_a_command(lab):
     m = lab.machines[0]
     result = console(lab, m, steps=login_steps(m)).result

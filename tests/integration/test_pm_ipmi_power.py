@@ -52,6 +52,7 @@ def four_steps(lab, machine, state, expect_after):
     return applied
 
 
+@pytest.mark.compat
 def test_on_then_off_four_steps_with_ssh_as_witness(lab):
     m = lab.machines[0]
     applied = four_steps(lab, m, "on", "on")
@@ -181,6 +182,7 @@ def test_bad_values_are_named(lab):
     assert result["msg"] == "boot_persistent and boot_mode need boot_device; set boot_device, for example boot_device: network"
 
 
+@pytest.mark.compat
 def test_fleet_mode_with_a_dead_bmc(lab):
     targets = [{"bmc": m.bmc_host, "port": m.bmc_port, "name": m.name, "password": m.bmc_password} for m in lab.machines]
     targets.append({"bmc": "198.18.1.99", "name": "dead", "password": "x", "connect_timeout": 1})

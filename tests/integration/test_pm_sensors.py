@@ -162,6 +162,7 @@ def test_bmc_sensor_above_critical_while_the_machine_is_off(kind, request):
         set_bmc_sensor(lab, m, "CPU Temp", 45.0)
 
 
+@pytest.mark.compat
 def test_health_playbook_os_side_when_up_bmc_side_when_off(lab):
     set_bmc_sensor(lab, lab.machines[1], "CPU Temp", 97.0)
     try:

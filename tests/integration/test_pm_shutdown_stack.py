@@ -130,6 +130,7 @@ def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_
     assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
 
 
+@pytest.mark.compat
 def test_nested_hypervisor_is_drained_first_then_everything_goes_off(lab, hv, tmp_path, records):
     outer, inner = powered(lab, "lab01"), powered(lab, "lab02")
     hv.start_guests(lab, outer, ["web 1", "web 2"])

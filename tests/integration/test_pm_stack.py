@@ -102,6 +102,7 @@ def test_check_mode_reports_and_changes_nothing(lab, hv):
     assert all(hv.guest_states(lab, lab.machine("lab01"))[name] == "running" for name in WEB + [REFUSING])
 
 
+@pytest.mark.compat
 def test_four_steps_check_apply_check_apply(lab, hv):
     running(hv, lab, WEB)
     steps = [on_lab01(lab, check=check, state="stopped", include=["web*"], timeout=60) for check in (True, False, True, False)]

@@ -60,6 +60,7 @@ class Capture:
         return fields + [""] * (5 - len(fields))
 
 
+@pytest.mark.compat
 def test_wake_by_directed_broadcast_and_wait_for_ping(lab):
     m = lab.machines[0]
     capture = Capture(m, "udp port 9")
@@ -88,6 +89,7 @@ def test_running_machine_gets_no_packet(lab):
     power_off(lab, m)
 
 
+@pytest.mark.compat
 def test_check_mode_sends_nothing(lab):
     m = lab.machines[1]
     seen = len(packets_seen(m))

@@ -28,6 +28,7 @@ def all_off(lab):
         machine.wait_os("down")
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("raw", [False, True], ids=["udp-broadcast", "raw-0x0842"])
 def test_wake_playbook_wakes_the_group_and_ssh_answers(lab, raw):
     all_off(lab)

@@ -114,6 +114,7 @@ def expected_link(mac: str) -> bytes:
     ).encode()
 
 
+@pytest.mark.compat
 def test_persistent_link_file_in_four_steps_with_the_bridges_broadcast(netns, tmp_path):
     root = tmp_path / "root"
     path = root / f"etc/systemd/network/70-ctys-pm-wol-{VETH}.link"

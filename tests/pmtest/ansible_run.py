@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO_ROOT / ".build" / "collections"
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
+# PMTEST_VENV runs the CLI tests with another Ansible (make compat: the oldest ansible-core supported)
+VENV_BIN = Path(os.environ.get("PMTEST_VENV") or REPO_ROOT / ".venv") / "bin"
 
 
 @dataclass
