@@ -167,7 +167,8 @@ class OfflineNmcli:
 
     ``nmcli --offline`` (NetworkManager 1.40+) applies the properties to a keyfile read from stdin and prints
     the result, with no daemon, so the keyfile shows what NetworkManager would store for the module's argv.
-    Reads (``-g``) answer from that keyfile, as nmcli prints flags: nicks joined by ", ".
+    Reads (``-g``) answer from that keyfile, with the flags' nicks joined by ", " (no NetworkManager daemon
+    runs here to show nmcli's own display; the module's parser also takes "|" and spaces).
     """
 
     NICKS = {0x2: "phy", 0x4: "unicast", 0x8: "multicast", 0x10: "broadcast", 0x20: "arp", 0x40: "magic"}
