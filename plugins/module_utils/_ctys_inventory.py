@@ -229,12 +229,7 @@ class Machine:
             broadcast = directed_broadcast(mac_iface.ip, mac_iface.netmask)
             if broadcast:
                 out["pm_wol_broadcast"] = broadcast
-        # Interface.as_dict with the MAC in lower case, built in one step (same keys, same order)
-        out["pm_interfaces"] = [
-            {"mac": i.mac.lower(), "ip": i.ip, "netmask": i.netmask, "relay": i.relay, "ifname": i.ifname, "ssh_ports": list(i.ssh_ports),
-             "gateway": i.gateway}
-            for i in interfaces
-        ]
+        out["pm_interfaces"] = [{**i.as_dict(), "mac": i.mac.lower()} for i in interfaces]
         if self.category:
             out["pm_category"] = self.category
         if self.session_type:
@@ -337,13 +332,15 @@ def _build(sources: Sources, host_key: str, group_users: bool, groups_prefix: st
     issues: List[Issue] = list(sources.issues)
     machines: Dict[str, Machine] = {}
 
-    def machine(name: str, category: str, session_type: str) -> Machine:
+    def machine(name: str, category: str, session_type: str, values: Dict[str, str]) -> Machine:
+        """The machine called ``name``, made with ``values`` (taken over) or with them merged in."""
         found = machines.get(name)
         if found is None:
-            found = machines[name] = Machine(name, category.upper(), session_type.upper())
+            found = machines[name] = Machine(name, category.upper(), session_type.upper(), values)
         else:
             found.category = found.category or category.upper()
             found.session_type = found.session_type or session_type.upper()
+            found.merge(values, ())
         return found
 
     # macmap: MAC -> IP, to fill the TCP of enum records (ctys-vhost statcache)
@@ -358,7 +355,6 @@ def _build(sources: Sources, host_key: str, group_users: bool, groups_prefix: st
             ip_by_mac.setdefault(mac, ip)
 
     # The hot loop (one pass per enum.fdb line): fields by index, no per-record objects but the Interface.
-    name_order = _NAME_ORDER[host_key]
     for source in sources.enum_files:
         enum_lines, found = enum_rows(source.text, source.path)
         issues.extend(found)
@@ -372,24 +368,14 @@ def _build(sources: Sources, host_key: str, group_users: bool, groups_prefix: st
             category = parts[_E_CATEGORY] or ("PM" if upper_type == "PM" else "VM")
             if not values["label"] and category.upper() == "PM":
                 values["label"] = record_host
-            name = ""
-            for key in name_order:
-                if values[key]:
-                    name = values[key]
-                    break
+            name = _name_for(values, host_key)
             if not name:
                 issues.append(Issue(source.path, number, "gives no name for the machine; line skipped"))
                 continue
             mac, ip = parts[_E_MAC], parts[_E_TCP]
             if not ip and mac:
                 ip = ip_by_mac.get(mac, "")
-            target = machines.get(name)
-            if target is None:  # the common case: one record per machine
-                target = machines[name] = Machine(name, category.upper(), upper_type, values)  # empty values read as unknown
-            else:
-                target.category = target.category or category.upper()
-                target.session_type = target.session_type or upper_type
-                target.merge(values, ())
+            target = machine(name, category, upper_type, values)
             if mac or ip:
                 ports = ssh_ports_tuple(parts[_E_SSHPORT])
                 target.merge({}, (Interface(mac=mac, ip=ip, netmask=parts[_E_NETMASK], relay=parts[_E_RELAY], ifname=parts[_E_IFNAME],
@@ -412,8 +398,8 @@ def _build(sources: Sources, host_key: str, group_users: bool, groups_prefix: st
             if not iface.ip and iface.mac:
                 iface.ip = ip_by_mac.get(iface.mac, "")
             interfaces.append(iface)
-        target = machine(name, conf.category, conf.session_type)
-        target.merge(values, interfaces)
+        target = machine(name, conf.category, conf.session_type, values)
+        target.merge({}, interfaces)
         if target.category == "VM" and source.containing and source.containing not in target.containing:
             target.containing.append(source.containing)
 
