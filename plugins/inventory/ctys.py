@@ -200,11 +200,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         data = None
         if use_cache:
             try:
-                cached = self._cache[cache_key]
+                data = json.loads(self._cache[cache_key])
             except KeyError:
                 update_cache = True
-            else:
-                data = json.loads(cached) if isinstance(cached, str) else cached  # a dict: written by an older version
         if data is None:
             try:
                 data = build_inventory(

@@ -118,6 +118,13 @@ def test_constructed_options_and_cache(tmp_path):
     # a value computed from file data stays unsafe
     assert lab02["short_dist"] == {"__ansible_unsafe": "centos"}
     assert lab02["pm_wol_port"] in (9, "9")  # "9" where ansible-core < 2.19 renders templates without native types
-    assert any(cache.iterdir()), "the cache plugin wrote nothing"
+    uncached = tmp_path / "uncached.ctys.yml"
+    uncached.write_text(config.read_text().split("cache: true")[0])
+    assert json.loads(_run([str(VENV_BIN / "ansible-inventory"), "-i", str(uncached), "--list"], cwd=tmp_path).stdout) == data
     second = _run([str(VENV_BIN / "ansible-inventory"), "-i", str(config), "--list"], cwd=tmp_path)
     assert json.loads(second.stdout) == data
+    # the warm run reads the cache rather than the files: a value changed in the cache shows
+    (written,) = cache.iterdir()
+    written.write_text(written.read_text().replace("192.168.1.12", "192.0.2.99"))
+    third = json.loads(_run([str(VENV_BIN / "ansible-inventory"), "-i", str(config), "--list"], cwd=tmp_path).stdout)
+    assert third["_meta"]["hostvars"]["lab02"]["ansible_host"] == {"__ansible_unsafe": "192.0.2.99"}

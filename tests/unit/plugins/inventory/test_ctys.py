@@ -175,33 +175,6 @@ def test_populate_keeps_what_other_sources_set(plugin):
     assert sorted(h.name for h in plugin.inventory.groups["ctys_pm"].hosts) == ["lab02", "lab03"]
 
 
-def test_cache_cold_and_warm_list_the_same(tmp_path):
-    """ansible-inventory with the jsonfile cache: the run that writes it, the run that reads it and a run without it agree."""
-    import json
-    import subprocess
-
-    from pmtest.ansible_run import VENV_BIN, ansible_env
-
-    (tmp_path / "db").mkdir()
-    (tmp_path / "db" / "enum.fdb").write_text(enum_line(**PM, tcp="192.168.1.12", hwcap="CPU:2xIntel-6-15-11-4096KB-2400MHz-VMX,RAM:4018M") + "\n")
-    (tmp_path / "db" / "macmap.fdb").write_text("lab04;00:1A:2B:3C:4D:04;192.168.1.14;\n")
-    plain = "plugin: ctys.pm.ctys\ndb_paths: [db]\ngroups_paths: []\n"
-    (tmp_path / "plain.ctys.yml").write_text(plain)
-    (tmp_path / "cached.ctys.yml").write_text(plain + "cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: cache\n")
-
-    def listing(name):
-        proc = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(tmp_path / name), "--list"], cwd=tmp_path, env=ansible_env(),
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-
-    expected = listing("plain.ctys.yml")
-    assert listing("cached.ctys.yml") == expected  # cold: writes the cache
-    assert [p.name for p in (tmp_path / "cache").iterdir()]
-    assert listing("cached.ctys.yml") == expected  # warm: reads it
-    assert set(expected["_meta"]["hostvars"]) == {"lab02", "lab04"}
-
-
 def test_populate_compose_and_keyed_groups(plugin):
     from ansible.template import trust_as_template  # the configuration file is trusted, the ctys files are not
 
