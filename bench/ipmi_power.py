@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Dict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "lab"), str(ROOT / "tests")]
@@ -42,6 +43,18 @@ def community_general() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
         subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "ansible==12.3.0", "pyghmi==1.6.19"], check=True)
     return BENCH_VENV / "bin"
+
+
+def anchor_env() -> Dict[str, str]:
+    """Ansible's environment for running ctys.pm and community.general on one controller.
+
+    The same ansible-core, Python and libraries for both (this venv has paramiko, which ansible-core
+    imports at start); community.general is found through the collections path. Only the module differs.
+    """
+    site_packages = next((community_general().parent / "lib").glob("python3*/site-packages"))
+    env = ansible_env({"ANSIBLE_PYTHON_INTERPRETER": str(OURS_BIN / "python")})
+    env["ANSIBLE_COLLECTIONS_PATH"] += f":{site_packages}"
+    return env
 
 
 class HostNamespace:
@@ -99,13 +112,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/ipmi_power.py needs root (the lab's network namespaces)")
         return 1
-    cg_bin = community_general()
-    # One controller for both: the same ansible-core, Python and installed libraries (this venv has
-    # paramiko, which ansible-core imports at start), community.general found through the collections
-    # path. Only the module differs.
-    env = ansible_env({"ANSIBLE_PYTHON_INTERPRETER": str(OURS_BIN / "python")})
-    site_packages = next((cg_bin.parent / "lib").glob("python3*/site-packages"))
-    env["ANSIBLE_COLLECTIONS_PATH"] += f":{site_packages}"
+    env = anchor_env()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, Lab.up(machines=FLEET, state="off", bmc="lab", boot_delay=0.1, lab_dir=Path(tmp) / "lab") as lab:
         m = lab.machines[0]

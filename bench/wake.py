@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "lab"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from pmlab_lib.lab import BROADCAST, Lab  # noqa: E402
-from pmtest.ansible_run import ansible_env  # noqa: E402
 
 MACHINES = int(os.environ.get("BENCH_WAKE_MACHINES", "20"))
 BOOT_DELAY = 2.0
@@ -32,11 +31,9 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/wake.py needs root (the lab's network namespaces)")
         return 1
-    from ipmi_power import community_general  # the same bench venv
+    from ipmi_power import anchor_env  # the same bench venv and controller
 
-    cg_bin = community_general()
-    env = ansible_env({"ANSIBLE_PYTHON_INTERPRETER": str(ROOT / ".venv" / "bin" / "python")})
-    env["ANSIBLE_COLLECTIONS_PATH"] += ":" + str(next((cg_bin.parent / "lib").glob("python3*/site-packages")))
+    env = anchor_env()
     ours_env = dict(env, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     playbook = str(ROOT / ".venv" / "bin" / "ansible-playbook")
     with tempfile.TemporaryDirectory() as tmp, Lab.up(machines=MACHINES, state="off", bmc=None, boot_delay=BOOT_DELAY, lab_dir=Path(tmp) / "lab") as lab:

@@ -47,7 +47,7 @@ def io_thread_state(monkeypatch):
     return pyghmi_session
 
 
-def test_a_wait_registers_with_the_io_thread_wakes_it_and_gives_up_within_the_slice(io_thread_state):
+def test_a_wait_registers_with_the_io_thread_and_wakes_it(io_thread_state):
     events = []
     started = io_thread_state._monotonic_time()  # pyghmi's own clock
     io_thread_state._io_wait(0.8, ("198.18.1.11", 623), events)
