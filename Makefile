@@ -96,8 +96,9 @@ molecule: deps
 	  if [ -d "$$role/molecule" ]; then (cd $$role && molecule test --all); fi; \
 	done
 
-# A module, role, playbook and inventory test of each kind (marked compat), run with the oldest
-# ansible-core the collection admits; the controller-side Python needs are those of requirements.txt.
+# The main integration test of each module, the inventory plugin, a role and the playbooks that have
+# one (marked compat), run with the oldest ansible-core the collection admits; the controller-side
+# Python needs are those of requirements.txt.
 compat-venv: $(COMPAT_VENV)/.stamp
 $(COMPAT_VENV)/.stamp: requirements.txt | apt
 	@test -x $(COMPAT_VENV)/bin/python || python3 -m venv $(COMPAT_VENV)
