@@ -162,6 +162,20 @@ def test_networkmanager_several_modes_secureon_and_disable(tmp_path):
     assert off.changed and nmcli.state["wol"] == "none" and off.diff["after"] == "802-3-ethernet.wake-on-lan: none\n"
 
 
+def test_networkmanager_password_that_cannot_be_read_is_cleared_and_shown_as_unknown(tmp_path):
+    class SecretsRefused(Nmcli):
+        def __call__(self, argv):
+            if argv[1:3] == ["-s", "-g"]:
+                self.calls.append(list(argv))
+                return 4, "", "Error: secrets were not provided"
+            return super().__call__(argv)
+
+    nmcli = SecretsRefused(wol="magic")
+    outcome = _wol_persist.persist(request("networkmanager", tmp_path), False, nmcli, "/usr/bin/nmcli")
+    assert outcome.changed and outcome.diff["before"] == "802-3-ethernet.wake-on-lan: magic\n802-3-ethernet.wake-on-lan-password: unknown\n"
+    assert nmcli.calls[-1][-2:] == ["802-3-ethernet.wake-on-lan-password", ""]
+
+
 class OfflineNmcli:
     """One NetworkManager connection kept as a keyfile; the module's ``connection modify`` runs the real nmcli.
 
