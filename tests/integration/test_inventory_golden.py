@@ -41,9 +41,10 @@ def _squeezed(text: str) -> str:
 
 
 def _warnings(stderr: str):
-    # one warning per line; ansible may wrap long lines, so join continuation lines first
+    # one warning per line; ansible may wrap long lines, so join continuation lines first. Sorted without
+    # whitespace: a wrap inside a path (where it falls depends on the clone's path) must not change the order.
     joined = re.sub(r"\n(?!\[WARNING\]|\Z)", " ", stderr)
-    return sorted(_normalise(line) for line in joined.splitlines() if "ctys inventory:" in line)
+    return sorted((_normalise(line) for line in joined.splitlines() if "ctys inventory:" in line), key=_squeezed)
 
 
 def _compare(name: str, actual: str, *, ignore_whitespace: bool = False) -> None:
