@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from pmtest.ansible_run import run_module
+from pmtest.ansible_run import REPO_ROOT, run_module, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
 
@@ -238,3 +238,43 @@ def test_transient_faults_are_retried(lab):
         assert result.get("failed") is not True and result["power_state"] == m.power_state()
     finally:
         m.bmc_faults_file.write_text(json.dumps({"mode": "none"}))
+
+
+def power_playbook(lab, state, hosts, check=False, verbosity=0):
+    extra = {"pm_power_state": state, "pm_power_hosts": hosts, "pm_power_timeout": 30}
+    run = run_playbook(REPO_ROOT / "playbooks" / "power.yml", inventory=lab.inventory_path, extra_vars=extra, netns=lab.controller_netns,
+                       check=check, verbosity=verbosity, timeout=300)
+    task = next(t for t in run.tasks if t["action"].endswith("pm_ipmi_power"))
+    return run, task["result"]
+
+
+@pytest.mark.compat
+def test_power_playbook_sets_only_the_named_hosts_in_one_task_and_hides_passwords(lab):
+    """playbooks/power.yml: check mode, apply, idempotent apply, query; ipmitool is the witness."""
+    for m in lab.machines:
+        power(lab, m, state="off")
+    named, other = lab.machines[:2], lab.machines[2]
+    hosts = ":".join(m.name for m in named)
+
+    run, fleet = power_playbook(lab, "on", hosts, check=True)
+    assert run.rc == 0 and fleet["changed"] is True, run.stdout[-3000:]
+    assert [ipmitool_power(lab, m) for m in lab.machines] == ["off", "off", "off"], "check mode must not change a machine"
+
+    run, fleet = power_playbook(lab, "on", hosts, verbosity=3)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert sorted(r["name"] for r in fleet["results"]) == sorted(m.name for m in named)  # one task for all, only those named
+    assert fleet["summary"]["power_on"] == 2 and fleet["summary"]["changed"] == 2
+    assert [ipmitool_power(lab, m) for m in named] == ["on", "on"] and ipmitool_power(lab, other) == "off"
+    for m in lab.machines:
+        assert m.bmc_password not in run.stdout + run.stderr
+
+    run, fleet = power_playbook(lab, "on", hosts)
+    assert run.rc == 0 and fleet["changed"] is False, run.stdout[-3000:]
+
+    run, fleet = power_playbook(lab, "query", "all")
+    assert run.rc == 0 and fleet["changed"] is False
+    assert {r["name"]: r["power_state"] for r in fleet["results"]} == {m.name: ipmitool_power(lab, m) for m in lab.machines}
+    report = next(t for t in run.tasks if t["task"] == "Report")
+    assert report["result"]["msg"] == fleet["summary"] and fleet["summary"]["power_on"] == 2
+    for m in named:
+        power(lab, m, state="off")

@@ -130,14 +130,36 @@ def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_
     assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
 
 
+def playbook(lab, name, records, **variables):
+    extra = {"pm_shutdown_record_dir": str(records), "pm_shutdown_bmc_timeout": 15}
+    extra.update(variables)
+    return run_playbook(REPO_ROOT / "playbooks" / name, inventory=lab.inventory_path, netns=lab.controller_netns, extra_vars=extra,
+                        timeout=600)
+
+
+def test_shutdown_playbook_keeps_a_host_with_a_refusing_guest_up_until_forced(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app", "legacy"])
+    refused = playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3)
+    assert refused.rc != 0 and "legacy" in refused.stdout and "force" in refused.stdout, refused.stdout[-3000:]
+    assert hv.guest_states(lab, m)["legacy"] == "running" and m.power_state() == "on"
+
+    forced = playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3, pm_shutdown_force=True)
+    assert forced.rc == 0, forced.stdout[-3000:]
+    assert m.power_state() == "off" and lost(hv, lab, "lab03") == []
+
+
 @pytest.mark.compat
-def test_nested_hypervisor_is_drained_first_then_everything_goes_off(lab, hv, tmp_path, records):
+def test_maintenance_round_trip_drains_the_nested_hypervisor_first_and_starts_again_what_ran(lab, hv, tmp_path, records):
     outer, inner = powered(lab, "lab01"), powered(lab, "lab02")
     hv.start_guests(lab, outer, ["web 1", "web 2"])
     hv.start_guests(lab, inner, ["inner"])
-    run = role(lab, "lab01", tmp_path, records, pm_shutdown_self=True)
+    # both are targeted; lab02 runs on lab01, so it must be drained through lab01, not taken down on its own
+    run = playbook(lab, "maintenance_enter.yml", records, pm_target="lab01:lab02", pm_maintenance_wol=False, pm_shutdown_timeout=30)
     assert run.rc == 0, run.stdout[-3000:]
-    assert run.stdout.index("Drain nested hypervisors") < run.stdout.index("Stop every guest of this host")
+    drain_play = run.stdout[run.stdout.index("PLAY [Drain, arm Wake-on-LAN and power off]"):run.stdout.index("PLAY RECAP")]
+    assert "[lab02]" not in drain_play, drain_play[-3000:]
+    assert drain_play.index("Drain nested hypervisors") < drain_play.index("Stop every guest of this host")
     assert inner.power_state() == "off" and outer.power_state() == "off"
     assert lost(hv, lab, "lab01") == [] and lost(hv, lab, "lab02") == [], hv.lost_guests(lab)
     assert sorted(json.loads((records / "lab01.json").read_text())["guests_ran"]) == ["lab02", "web 1", "web 2"]
