@@ -174,3 +174,21 @@ def test_maintenance_round_trip_drains_the_nested_hypervisor_first_and_starts_ag
     assert hv.guest_states(lab, outer) == {"web 1": "running", "web 2": "running", "lab02": "running"}
     assert hv.guest_states(lab, inner) == {"inner": "running"}
     assert not (records / "lab01.json").exists() and not (records / "lab02.json").exists()
+
+
+def test_a_nested_hypervisor_that_is_off_is_skipped_not_contacted(lab, hv, tmp_path, records):
+    """lab01 lists its guest lab02 as shut off: nothing runs inside it, so the role must not try to reach it."""
+    outer, nested = powered(lab, "lab01"), lab.machine("lab02")
+    if nested.power_state() == "on":
+        if hv.guest_states(lab, nested).get("inner") == "running":
+            hv.virsh(lab, nested, "destroy", "inner")
+        hv.virsh(lab, outer, "destroy", "lab02")  # the VM goes, and the lab's machine lab02 with it
+    nested.wait_os("down", timeout=20)
+    assert hv.guest_states(lab, outer)["lab02"] == "shut off" and nested.power_state() == "off"
+    hv.start_guests(lab, outer, ["web 1"])
+    run = role(lab, "lab01", tmp_path, records, pm_shutdown_self=False)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert "skipping: [lab01] => (item=lab02)" in run.stdout and "UNREACHABLE" not in run.stdout, run.stdout[-3000:]
+    assert hv.guest_states(lab, outer)["web 1"] == "shut off" and outer.power_state() == "on"
+    ran = json.loads((records / "lab01.json").read_text())["guests_ran"]
+    assert "web 1" in ran and "lab02" not in ran and not (records / "lab02.json").exists()

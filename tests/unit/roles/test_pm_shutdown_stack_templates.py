@@ -1,0 +1,62 @@
+"""The role pm_shutdown_stack's templates that decide which nested hypervisors to drain, on a deeper inventory than the lab's.
+
+Rendered by ansible-playbook itself (the role's own lookups), on an inventory of inventory-only hosts:
+top runs the guests vm-a (off) and d (running); a contains b, b contains c.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pmtest.ansible_run import REPO_ROOT, run_playbook
+
+TEMPLATES = REPO_ROOT / "roles" / "pm_shutdown_stack" / "templates"
+
+INVENTORY = {
+    "all": {
+        "hosts": {
+            "top": {"ansible_connection": "local"},
+            "a": {"pm_containing_machine": "top", "pm_guest_name": "vm-a"},
+            "b": {"pm_containing_machine": "a", "pm_stack_uri": "qemu:///system"},
+            "c": {"pm_containing_machine": "b"},
+            "d": {"pm_containing_machine": "top", "pm_stack_uri": "qemu:///system"},
+        }
+    }
+}
+
+
+def _render(tmp_path, first_look):
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(INVENTORY))
+    play = tmp_path / "play.yml"
+    play.write_text(f"""
+- hosts: top
+  gather_facts: false
+  vars:
+    pm_shutdown_stack_first_look: {json.dumps(first_look)}
+  tasks:
+    - ansible.builtin.set_fact:
+        pm_shutdown_stack_nested: "{{{{ lookup('ansible.builtin.template', '{TEMPLATES}/nested_hypervisors.j2') | trim | from_json }}}}"
+    - ansible.builtin.debug:
+        msg: "{{{{ {{'nested': pm_shutdown_stack_nested,
+                   'off': lookup('ansible.builtin.template', '{TEMPLATES}/nested_off.j2') | trim | from_json}} }}}}"
+""")
+    run = run_playbook(play, inventory=inventory, timeout=120)
+    assert run.rc == 0, run.stdout + run.stderr
+    return run.tasks[-1]["result"]["msg"]
+
+
+def test_nested_hypervisors_are_listed_deepest_first(tmp_path):
+    rendered = _render(tmp_path, {"guests_before": []})
+    assert rendered["nested"] == ["b", "a", "d"]  # c contains nothing and names no stack: not a hypervisor
+
+
+def test_a_guest_listed_off_is_skipped_with_every_hypervisor_inside_it(tmp_path):
+    rendered = _render(tmp_path, {"guests_before": [{"name": "vm-a", "running": False}, {"name": "d", "running": True}]})
+    assert sorted(rendered["off"]) == ["a", "b"]
+
+
+def test_a_guest_the_stack_does_not_list_or_lists_running_is_drained(tmp_path):
+    assert _render(tmp_path, {"guests_before": [{"name": "vm-a", "running": True}]})["off"] == []
+    assert _render(tmp_path, {"guests_before": [{"name": "a", "running": False}]})["off"] == []  # listed by its domain name vm-a
+    assert _render(tmp_path, {})["off"] == []  # the stack could not be read: try them all
