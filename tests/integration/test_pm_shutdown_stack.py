@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -192,3 +193,31 @@ def test_a_nested_hypervisor_that_is_off_is_skipped_not_contacted(lab, hv, tmp_p
     assert hv.guest_states(lab, outer)["web 1"] == "shut off" and outer.power_state() == "on"
     ran = json.loads((records / "lab01.json").read_text())["guests_ran"]
     assert "web 1" in ran and "lab02" not in ran and not (records / "lab02.json").exists()
+
+
+def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores_them(lab, hv, tmp_path, records):
+    """Save works without the guest's help ("legacy" ignores ACPI); reboot brings the host back; exit restores both."""
+    m = powered(lab, "lab03")
+    hv.start_guests(lab, m, ["app", "legacy"])
+    m.control.call("configure", boot_delay=3)  # a reboot SSH can be seen to leave (the lab's default is 0.3 s)
+    try:
+        changes = m.control.status()["power_changes"]
+        run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_method="reboot", pm_shutdown_guest_action="save")
+        assert run.rc == 0 and "...ignoring" not in run.stdout, run.stdout[-3000:]
+        assert m.power_state() == "on" and m.control.status()["power_changes"] == changes + 2  # off, then on: one reboot
+        assert lab.ssh(m, "hostname").stdout.strip() == "lab03"
+    finally:
+        m.control.call("configure", boot_delay=0.3)
+    assert hv.guest_states(lab, m) == {"app": "shut off", "legacy": "shut off"}
+    for guest in ("app", "legacy"):
+        assert re.search(r"^Managed save:\s+yes$", hv.virsh(lab, m, "dominfo", "--domain", guest).stdout, re.M), guest
+    record = json.loads((records / "lab03.json").read_text())
+    assert record["saved"] is True and sorted(record["guests_ran"]) == ["app", "legacy"]
+    assert lost(hv, lab, "lab03") == []
+
+    m.control.call("power", action="off")  # nothing runs on it: safe to cut
+    back = playbook(lab, "maintenance_exit.yml", records, pm_target="lab03", pm_maintenance_power="bmc", pm_maintenance_timeout=60)
+    assert back.rc == 0, back.stdout[-3000:]
+    assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("on")
+    assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
+    assert not (records / "lab03.json").exists()
