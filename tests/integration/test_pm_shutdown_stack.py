@@ -221,3 +221,17 @@ def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("on")
     assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
     assert not (records / "lab03.json").exists()
+
+
+def test_logged_in_users_are_warned_the_delay_ahead_of_the_shutdown(lab, hv, tmp_path, records):
+    m = powered(lab, "lab03")
+    for name, state in hv.guest_states(lab, m).items():
+        if state == "running":
+            hv.virsh(lab, m, "destroy", "--domain", name)
+    seen = len(m.control.call("os_log")["entries"])
+    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_delay=2)
+    assert run.rc == 0, run.stdout[-3000:]
+    wall, poweroff = m.control.call("os_log")["entries"][seen:]  # what the machine's own commands were asked, in order
+    assert wall["command"] == "wall" and wall["message"] == "ctys.pm: this machine goes down (poweroff) in 2 seconds for maintenance"
+    assert poweroff["command"] == "poweroff" and poweroff["t"] - wall["t"] >= 2
+    assert m.power_state() == "off"

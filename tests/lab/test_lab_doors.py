@@ -105,6 +105,18 @@ def test_poweroff_over_ssh_stops_only_that_machine(lab):
     lab.ipmitool(other, "chassis", "power", "off")
 
 
+def test_wall_reaches_that_machine_not_the_hosts_terminals(lab):
+    """wall is replaced like poweroff: the lab shares /dev/pts with the host, so a real wall would write there."""
+    m, other = lab.machines
+    if m.power_state() == "off":
+        lab.ipmitool(m, "chassis", "power", "on")
+        m.wait_os("up")
+    seen, seen_other = len(m.control.call("os_log")["entries"]), len(other.control.call("os_log")["entries"])
+    assert lab.ssh(m, "wall -n -t 5 going down soon; echo from stdin | wall").returncode == 0
+    assert [e["message"] for e in m.control.call("os_log")["entries"][seen:]] == ["going down soon", "from stdin\n"]
+    assert len(other.control.call("os_log")["entries"]) == seen_other
+
+
 def test_etherwake_raw_frame_wakes_the_machine(lab):
     m = lab.machines[1]
     assert m.power_state() == "off"

@@ -27,6 +27,11 @@ Operations (all answer within 100 ms; none blocks on a boot or shutdown):
                            change behaviour at run time (tests, fault injection);
                            os_shutdown=ignore makes the OS's poweroff/halt/reboot
                            commands do nothing (a hung shutdown, for BMC fallback tests).
+    wall message=str       what the OS's wall command does: the message goes to the
+                           machine's console (never the host's terminals)
+    os_log                 -> {"entries": [{"command": "wall"|"poweroff"|"halt"|"reboot",
+                               "message": str (wall only), "t": float}]}
+                           what was asked of the OS through its own commands
     wol_log                -> {"packets": [{"form": "udp"|"ether", "mac": str,
                                "password": hex|null, "accepted": bool, "t": float}]}
     shutdown_supervisor    stop the machine process (lab down).

@@ -40,6 +40,7 @@ DANGEROUS_COMMANDS = (
     "/usr/sbin/reboot",
     "/usr/sbin/init",
     "/usr/sbin/telinit",
+    "/usr/bin/wall",  # the lab shares /dev/pts with the host: a real wall would write on the host's terminals
 )
 
 
@@ -115,6 +116,7 @@ class Machine:
         self.generation = 0
         self.power_changes = 0
         self.wol_log: List[WolRecord] = []
+        self.os_log: List[Dict[str, Any]] = []  # what the OS was asked through its own commands (wall, poweroff, ...)
         self.sshd: Optional[subprocess.Popen] = None
         self.console_clients: List[socket.socket] = []
         self.console_shell: Optional[tuple] = None  # (pid, fd)
@@ -474,6 +476,7 @@ class Machine:
             return self.status()
         if op == "os_shutdown":
             method = str(request.get("method", "poweroff"))
+            self.os_log.append({"command": method, "t": time.time()})
             if self.config.os_shutdown != "honour":
                 self._log(f"os {method} ignored (os_shutdown=ignore)")
                 return self.status()
@@ -484,6 +487,14 @@ class Machine:
                 if key in request:
                     setattr(self.config, key, request[key])
             return self.status()
+        if op == "wall":
+            message = str(request.get("message", ""))
+            self.os_log.append({"command": "wall", "message": message, "t": time.time()})
+            self._log(f"wall: {message}")
+            self.console_write(f"\r\nBroadcast message from root@{self.config.hostname} (somewhere):\r\n\r\n{message}\r\n")
+            return self.status()
+        if op == "os_log":
+            return {"entries": list(self.os_log)}
         if op == "wol_log":
             return {"packets": [record.__dict__ for record in self.wol_log]}
         if op == "shutdown_supervisor":
