@@ -19,7 +19,8 @@ from ansible_collections.ctys.pm.plugins.module_utils import _ethtool
 from ansible_collections.ctys.pm.plugins.modules import pm_wol_flag
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ethtool"
-G, S = 0x20, 0x40
+G = 0x20  # WAKE_MAGIC (ansible-lint's doc reader warns on tuple targets at module level)
+S = 0x40  # WAKE_MAGICSECURE
 
 
 def wolinfo(cmd: int, supported: int, wolopts: int) -> bytes:
