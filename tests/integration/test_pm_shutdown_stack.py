@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from pmtest.ansible_run import REPO_ROOT, run_playbook
+from pmtest.shutdown import run_role, run_stack_playbook, stack_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
 
@@ -34,31 +34,8 @@ GUESTS = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from pmlab_lib.lab import Lab
-
-    with Lab.up(machines=3, state="on", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("shutdown"),
-                hypervisor=GUESTS) as lab:
+    with stack_lab(tmp_path_factory, "shutdown", GUESTS) as lab:
         yield lab  # Lab.down() on leaving, also when a test failed
-
-
-@pytest.fixture(scope="module")
-def hv():
-    from pmlab_lib import hypervisor
-
-    return hypervisor
-
-
-@pytest.fixture
-def records(tmp_path):
-    return tmp_path / "records"
-
-
-def role(lab, host, tmp_path, records, check=False, **variables):
-    play = tmp_path / "play.yml"
-    play.write_text(f"- hosts: {host}\n  gather_facts: false\n  roles:\n    - ctys.pm.pm_shutdown_stack\n")
-    extra = {"pm_shutdown_record_dir": str(records), "pm_shutdown_timeout": 30, "pm_shutdown_bmc_timeout": 15}
-    extra.update(variables)
-    return run_playbook(play, inventory=lab.inventory_path, extra_vars=extra, netns=lab.controller_netns, check=check, timeout=600)
 
 
 def powered(lab, name):
@@ -77,7 +54,7 @@ def lost(hv, lab, host):
 def test_check_mode_changes_nothing(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app", "legacy"])
-    run = role(lab, "lab03", tmp_path, records, check=True, pm_shutdown_self=True)
+    run = run_role(lab, "lab03", tmp_path, records, check=True, pm_shutdown_self=True)
     assert run.rc == 0, run.stdout[-3000:]
     assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
     assert m.power_state() == "on" and not records.exists()
@@ -86,7 +63,7 @@ def test_check_mode_changes_nothing(lab, hv, tmp_path, records):
 def test_a_refusing_guest_without_force_keeps_the_host_up_and_names_the_guest(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app", "legacy"])
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
     assert run.rc != 0
     assert "legacy" in run.stdout and "force" in run.stdout
     states = hv.guest_states(lab, m)
@@ -97,7 +74,7 @@ def test_a_refusing_guest_without_force_keeps_the_host_up_and_names_the_guest(la
 def test_self_false_empties_the_host_and_leaves_it_running(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app"])
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=False, pm_shutdown_exclude=["legacy"], pm_shutdown_force=False)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=False, pm_shutdown_exclude=["legacy"], pm_shutdown_force=False)
     assert run.rc == 0, run.stdout[-3000:]
     assert hv.guest_states(lab, m)["app"] == "shut off" and m.power_state() == "on"
     assert json.loads((records / "lab03.json").read_text())["guests_ran"] == ["app"]
@@ -106,7 +83,7 @@ def test_self_false_empties_the_host_and_leaves_it_running(lab, hv, tmp_path, re
 def test_force_destroys_the_refusing_guest_after_the_timeout_then_the_host_goes_off(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app", "legacy"])
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_force=True, pm_shutdown_timeout=3)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_force=True, pm_shutdown_timeout=3)
     assert run.rc == 0, run.stdout[-3000:]
     assert m.power_state() == "off"
     assert lost(hv, lab, "lab03") == [], "a guest was still running when the host lost power"
@@ -116,7 +93,7 @@ def test_force_destroys_the_refusing_guest_after_the_timeout_then_the_host_goes_
 def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     m.control.call("configure", os_shutdown="ignore")
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
     assert run.rc == 0, run.stdout[-3000:]
     assert "Ask the BMC for a soft off" in run.stdout and m.power_state() == "off"
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("off")
@@ -125,27 +102,20 @@ def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp
 def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_path, records):
     """The lab's NICs are veths, which have no Wake-on-LAN register: arming must fail, and then nothing goes down."""
     m = powered(lab, "lab03")
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_wol=True, pm_wol_prepare_interface="eth0")
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_wol=True, pm_wol_prepare_interface="eth0")
     assert run.rc != 0
     assert "veth" in run.stdout, run.stdout[-3000:]
     assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
 
 
-def playbook(lab, name, records, **variables):
-    extra = {"pm_shutdown_record_dir": str(records), "pm_shutdown_bmc_timeout": 15}
-    extra.update(variables)
-    return run_playbook(REPO_ROOT / "playbooks" / name, inventory=lab.inventory_path, netns=lab.controller_netns, extra_vars=extra,
-                        timeout=600)
-
-
 def test_shutdown_playbook_keeps_a_host_with_a_refusing_guest_up_until_forced(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app", "legacy"])
-    refused = playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3)
+    refused = run_stack_playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3)
     assert refused.rc != 0 and "legacy" in refused.stdout and "force" in refused.stdout, refused.stdout[-3000:]
     assert hv.guest_states(lab, m)["legacy"] == "running" and m.power_state() == "on"
 
-    forced = playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3, pm_shutdown_force=True)
+    forced = run_stack_playbook(lab, "shutdown.yml", records, pm_target="lab03", pm_shutdown_timeout=3, pm_shutdown_force=True)
     assert forced.rc == 0, forced.stdout[-3000:]
     assert m.power_state() == "off" and lost(hv, lab, "lab03") == []
 
@@ -156,7 +126,7 @@ def test_maintenance_round_trip_drains_the_nested_hypervisor_first_and_starts_ag
     hv.start_guests(lab, outer, ["web 1", "web 2"])
     hv.start_guests(lab, inner, ["inner"])
     # both are targeted; lab02 runs on lab01, so it must be drained through lab01, not taken down on its own
-    run = playbook(lab, "maintenance_enter.yml", records, pm_target="lab01:lab02", pm_maintenance_wol=False, pm_shutdown_timeout=30)
+    run = run_stack_playbook(lab, "maintenance_enter.yml", records, pm_target="lab01:lab02", pm_maintenance_wol=False, pm_shutdown_timeout=30)
     assert run.rc == 0, run.stdout[-3000:]
     drain_play = run.stdout[run.stdout.index("PLAY [Drain, arm Wake-on-LAN and power off]"):run.stdout.index("PLAY RECAP")]
     assert "[lab02]" not in drain_play, drain_play[-3000:]
@@ -167,9 +137,7 @@ def test_maintenance_round_trip_drains_the_nested_hypervisor_first_and_starts_ag
     assert json.loads((records / "lab02.json").read_text())["guests_ran"] == ["inner"]
 
     # the way back: wake lab01, start what ran, including the nested machine and its guest
-    back = run_playbook(REPO_ROOT / "playbooks" / "maintenance_exit.yml", inventory=lab.inventory_path, netns=lab.controller_netns,
-                        extra_vars={"pm_target": "lab01:lab02", "pm_shutdown_record_dir": str(records), "pm_maintenance_timeout": 60},
-                        timeout=600)
+    back = run_stack_playbook(lab, "maintenance_exit.yml", records, pm_target="lab01:lab02", pm_maintenance_timeout=60)
     assert back.rc == 0, back.stdout[-3000:]
     assert outer.power_state() == "on" and inner.power_state() == "on"
     assert hv.guest_states(lab, outer) == {"web 1": "running", "web 2": "running", "lab02": "running"}
@@ -187,7 +155,7 @@ def test_a_nested_hypervisor_that_is_off_is_skipped_not_contacted(lab, hv, tmp_p
     nested.wait_os("down", timeout=20)
     assert hv.guest_states(lab, outer)["lab02"] == "shut off" and nested.power_state() == "off"
     hv.start_guests(lab, outer, ["web 1"])
-    run = role(lab, "lab01", tmp_path, records, pm_shutdown_self=False)
+    run = run_role(lab, "lab01", tmp_path, records, pm_shutdown_self=False)
     assert run.rc == 0, run.stdout[-3000:]
     assert "skipping: [lab01] => (item=lab02)" in run.stdout and "UNREACHABLE" not in run.stdout, run.stdout[-3000:]
     assert hv.guest_states(lab, outer)["web 1"] == "shut off" and outer.power_state() == "on"
@@ -202,7 +170,7 @@ def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores
     m.control.call("configure", boot_delay=3)  # a reboot SSH can be seen to leave (the lab's default is 0.3 s)
     try:
         changes = m.control.status()["power_changes"]
-        run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_method="reboot", pm_shutdown_guest_action="save")
+        run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_method="reboot", pm_shutdown_guest_action="save")
         assert run.rc == 0 and "...ignoring" not in run.stdout, run.stdout[-3000:]
         assert m.power_state() == "on" and m.control.status()["power_changes"] == changes + 2  # off, then on: one reboot
         assert lab.ssh(m, "hostname").stdout.strip() == "lab03"
@@ -216,7 +184,7 @@ def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores
     assert lost(hv, lab, "lab03") == []
 
     m.control.call("power", action="off")  # nothing runs on it: safe to cut
-    back = playbook(lab, "maintenance_exit.yml", records, pm_target="lab03", pm_maintenance_power="bmc", pm_maintenance_timeout=60)
+    back = run_stack_playbook(lab, "maintenance_exit.yml", records, pm_target="lab03", pm_maintenance_power="bmc", pm_maintenance_timeout=60)
     assert back.rc == 0, back.stdout[-3000:]
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("on")
     assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
@@ -229,7 +197,7 @@ def test_logged_in_users_are_warned_the_delay_ahead_of_the_shutdown(lab, hv, tmp
         if state == "running":
             hv.virsh(lab, m, "destroy", "--domain", name)
     seen = len(m.control.call("os_log")["entries"])
-    run = role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_delay=2)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_delay=2)
     assert run.rc == 0, run.stdout[-3000:]
     wall, poweroff = m.control.call("os_log")["entries"][seen:]  # what the machine's own commands were asked, in order
     assert wall["command"] == "wall" and wall["message"] == "ctys.pm: this machine goes down (poweroff) in 2 seconds for maintenance"

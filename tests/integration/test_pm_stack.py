@@ -40,13 +40,6 @@ def lab(tmp_path_factory):
         yield lab  # Lab.down() on leaving, also when a test failed
 
 
-@pytest.fixture
-def hv():
-    from pmlab_lib import hypervisor
-
-    return hypervisor
-
-
 def on_lab01(lab, check=False, diff=False, **params):
     params.setdefault("uri", "{{ pm_stack_uri }}")
     return run_module(MODULE, params, hosts="lab01", inventory=lab.inventory_path, netns=lab.controller_netns, check=check, diff=diff).host("lab01")

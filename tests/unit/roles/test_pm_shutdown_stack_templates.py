@@ -1,7 +1,7 @@
 """The role pm_shutdown_stack's templates that decide which nested hypervisors to drain, on a deeper inventory than the lab's.
 
 Rendered by ansible-playbook itself (the role's own lookups), on an inventory of inventory-only hosts:
-top runs the guests vm-a (off) and d (running); a contains b, b contains c.
+top runs the guests vm-a and d; a contains b, b contains c. ``looks`` is what look.yml read from nested hypervisors.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ INVENTORY = {
 }
 
 
-def _render(tmp_path, first_look):
+def _render(tmp_path, first_look, looks=None):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps(INVENTORY))
     play = tmp_path / "play.yml"
@@ -34,6 +34,7 @@ def _render(tmp_path, first_look):
   gather_facts: false
   vars:
     pm_shutdown_stack_first_look: {json.dumps(first_look)}
+    pm_shutdown_stack_looks: {json.dumps(looks or {})}
   tasks:
     - ansible.builtin.set_fact:
         pm_shutdown_stack_nested: "{{{{ lookup('ansible.builtin.template', '{TEMPLATES}/nested_hypervisors.j2') | trim | from_json }}}}"
@@ -60,3 +61,10 @@ def test_a_guest_the_stack_does_not_list_or_lists_running_is_drained(tmp_path):
     assert _render(tmp_path, {"guests_before": [{"name": "vm-a", "running": True}]})["off"] == []
     assert _render(tmp_path, {"guests_before": [{"name": "a", "running": False}]})["off"] == []  # listed by its domain name vm-a
     assert _render(tmp_path, {})["off"] == []  # the stack could not be read: try them all
+
+
+def test_a_deeper_guest_its_containing_machine_lists_off_is_skipped(tmp_path):
+    top_runs_a = {"guests_before": [{"name": "vm-a", "running": True}]}
+    assert _render(tmp_path, top_runs_a, looks={"a": [{"name": "b", "running": False}]})["off"] == ["b"]
+    assert _render(tmp_path, top_runs_a, looks={"a": [{"name": "b", "running": True}]})["off"] == []
+    assert _render(tmp_path, top_runs_a, looks={"b": [{"name": "a", "running": False}]})["off"] == []  # only a's listing counts for b
