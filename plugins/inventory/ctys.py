@@ -90,8 +90,8 @@ notes:
     C(pm_wol_capable), C(pm_label), C(pm_netname), C(pm_ctys_id), C(pm_vmstate) and C(pm_ctys_groups).
   - Groups are C(ctys_pm), C(ctys_vm), C(ctys_<session type>) (C(ctys_qemu), C(ctys_xen), ...), C(ctys_guests_of_<host>),
     C(ctys_macmap) and one per group file.
-  - With caching on, the cache key includes the size and modification time of every file read, so a rewritten
-    C(enum.fdb) is picked up at once.
+  - With caching on, the cached inventory records the size and modification time of every file read, so a rewritten
+    C(enum.fdb) is picked up at once and replaces it; the cache holds one entry per inventory source.
 seealso:
   - name: ctys.pm inventory guide
     description: Options by task, the ctys mapping and examples (docs/inventory.md in the collection).
@@ -194,14 +194,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except CtysFileError as error:
             raise AnsibleParserError(f"{path}: {error.msg}") from None
 
-        cache_key = f"{self.get_cache_key(path)}_{sources.fingerprint[:16]}"
+        # One entry per inventory source, holding the fingerprint of the files it was built from: a rewritten file
+        # replaces the entry rather than adding one (a key per fingerprint left every old entry on disk).
+        cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
         data = None
         if use_cache:
-            try:
-                data = json.loads(self._cache[cache_key])
-            except KeyError:
+            entry = self._cache.get(cache_key)
+            if isinstance(entry, dict) and entry.get("fingerprint") == sources.fingerprint:
+                data = json.loads(entry["inventory"])
+            else:
                 update_cache = True
         if data is None:
             try:
@@ -218,7 +221,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             # Cached as one JSON string: Ansible deep-copies what a plugin caches and encodes it node by node in
             # Python (about 1 s for 10,000 hosts, so a cold run was slower than a JSON inventory script); a string
             # goes through both at once, and json.loads reads it back faster than the cache's own decoder.
-            self._cache[cache_key] = json.dumps(data, separators=(",", ":"))
+            self._cache[cache_key] = {"fingerprint": sources.fingerprint, "inventory": json.dumps(data, separators=(",", ":"))}
         self._populate(data)
 
     def _populate(self, data):

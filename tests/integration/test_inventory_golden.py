@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -129,3 +130,22 @@ def test_constructed_options_and_cache(tmp_path):
     written.write_text(written.read_text().replace("192.168.1.12", "192.0.2.99"))
     third = json.loads(_run([str(VENV_BIN / "ansible-inventory"), "-i", str(config), "--list"], cwd=tmp_path).stdout)
     assert third["_meta"]["hostvars"]["lab02"]["ansible_host"] == {"__ansible_unsafe": "192.0.2.99"}
+
+
+def test_a_rewritten_source_file_replaces_the_cached_inventory(tmp_path):
+    db, cache = tmp_path / "db", tmp_path / "cache"
+    shutil.copytree(TARGET / "files" / "db", db)
+    config = tmp_path / "cached.ctys.yml"
+    config.write_text(f"plugin: ctys.pm.ctys\ndb_paths: [{db}]\ngroups_paths: []\n"
+                      f"cache: true\ncache_plugin: ansible.builtin.jsonfile\ncache_connection: {cache}\n")
+
+    def lab02_address():
+        run = _run([str(VENV_BIN / "ansible-inventory"), "-i", str(config), "--host", "lab02"], cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)["ansible_host"]
+
+    assert lab02_address() in ("192.168.1.12", {"__ansible_unsafe": "192.168.1.12"})
+    for name in ("enum.fdb", "macmap.fdb"):
+        (db / name).write_text((db / name).read_text().replace("192.168.1.12", "192.0.2.77"))
+    assert lab02_address() in ("192.0.2.77", {"__ansible_unsafe": "192.0.2.77"})  # the cache did not hide the change
+    assert len(list(cache.iterdir())) == 1, sorted(p.name for p in cache.iterdir())  # replaced, not piled up
