@@ -62,6 +62,6 @@ def check_seconds(option: str, value: Any, high: float, example: str, allow_zero
         seconds = -1.0
     low_ok = seconds >= 0 if allow_zero else seconds > 0
     if not (low_ok and seconds <= high):  # also refuses NaN
-        span = f"from 0 to {high:g}" if allow_zero else f"between 0 and {high:g}"
+        span = f"from 0 to {high:g}" if allow_zero else f"above 0 and at most {high:g}"
         raise PmInputError(f"{option} '{value}' is not valid; use seconds {span} such as {example}")
     return seconds

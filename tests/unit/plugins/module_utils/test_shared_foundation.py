@@ -77,7 +77,7 @@ def test_bmc_connection_ipv6_address_is_bracketed():
         ({"bmc": "h", "privilege": "root"}, "privilege 'root' is not valid; use one of user, operator, administrator"),
         ({"bmc": "h", "cipher_suite": "99"}, "cipher_suite '99' is not valid; use auto or one of"),
         ({"bmc": "h", "cipher_suite": "0"}, "cipher_suite '0' authenticates nothing; use 3 or 17, or set allow_unauthenticated: true"),
-        ({"bmc": "h", "connect_timeout": 0}, "connect_timeout '0' is not valid; use seconds between 0 and 3600"),
+        ({"bmc": "h", "connect_timeout": 0}, "connect_timeout '0' is not valid; use seconds above 0 and at most 3600"),
     ],
 )
 def test_bmc_connection_rejects_bad_values(params, message):
