@@ -108,6 +108,7 @@ def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_
     assert m.power_state() == "on" and lab.ssh(m, "true").returncode == 0
 
 
+@pytest.mark.compat
 def test_shutdown_playbook_keeps_a_host_with_a_refusing_guest_up_until_forced(lab, hv, tmp_path, records):
     m = powered(lab, "lab03")
     hv.start_guests(lab, m, ["app", "legacy"])
