@@ -19,6 +19,12 @@ PMLAB       := $(ROOT)/tests/lab/pmlab
 # The oldest ansible-core meta/runtime.yml admits; make compat runs the tests marked compat with it.
 COMPAT_VENV := $(BUILD)/compat-venv
 COMPAT_CORE := ansible-core==2.16.19
+# The newest ansible-core supported, for ansible-test sanity and integration (make sanity); its
+# controller needs Python 3.12 or later.
+LATEST_VENV := $(BUILD)/sanity-venv-latest
+LATEST_CORE := ansible-core==2.21.5
+PYTHON_LATEST ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.1[2-4]*/bin/python3; do \
+	  $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { command -v $$p; break; }; done)
 
 APT_PACKAGES := python3 python3-venv python3-dev gcc pkg-config rsync \
 	openipmi ipmitool wakeonlan etherwake tshark tcpdump openssh-server openssh-client \
@@ -33,12 +39,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: help deps apt venv collection demo test sanity lint unit integration pytest \
-	ee-check molecule changelog-lint compat compat-venv bench lab-up lab-down lab-status clean
+	ee-check molecule changelog-lint compat compat-venv bench lab-up lab-down lab-status clean \
+	latest-venv ansible-test-integration ansible-test-units docs
 
 help:
 	@echo "make demo        install, start the lab, run playbooks/demo.yml"
 	@echo "make test        sanity + ansible-lint + EE check + molecule + compat + pytest (unit, lab, integration, reliability)"
 	@echo "make compat      the tests marked compat, run with the oldest ansible-core supported ($(COMPAT_CORE))"
+	@echo "make docs        build the docsite (antsibull-docs, Sphinx) in .build/docs/build/html"
 	@echo "make bench       run every benchmark in bench/ and print their tables"
 	@echo "make lab-up | lab-down | lab-status"
 
@@ -76,14 +84,43 @@ demo: deps
 	  rc=$$?; $(PMLAB) down; exit $$rc
 
 test: deps
-	$(MAKE) --no-print-directory sanity lint ee-check changelog-lint molecule compat pytest
+	$(MAKE) --no-print-directory sanity ansible-test-integration lint ee-check changelog-lint docs molecule compat pytest
 
-# ansible-test needs the tree at ansible_collections/ctys/pm: it runs on a copy.
-sanity: deps
+# ansible-test needs the tree at ansible_collections/ctys/pm: it runs on a copy (tests/ansible-test.sh).
+# Sanity with the pinned ansible-core, the oldest (COMPAT_CORE) and the newest (LATEST_CORE) supported.
+sanity: deps compat-venv latest-venv
 	tests/sanity/run.sh
+	ANSIBLE_TEST_VENV=$(COMPAT_VENV) tests/sanity/run.sh
+	ANSIBLE_TEST_VENV=$(LATEST_VENV) tests/sanity/run.sh
 
+# The ansible-test integration targets that need no lab (the others are `unsupported`: see their aliases).
+ansible-test-integration: deps compat-venv latest-venv
+	@set -e; for venv in $(VENV) $(COMPAT_VENV) $(LATEST_VENV); do \
+	  ANSIBLE_TEST_VENV=$$venv tests/ansible-test.sh integration; done
+
+# ansible-test units in its own venv with tests/unit/requirements.txt (the same tests as make unit;
+# not part of make test: about 90 s, most of it building the venv).
+ansible-test-units: deps
+	ANSIBLE_TEST_MODE=--venv tests/ansible-test.sh units --requirements
+
+latest-venv: $(LATEST_VENV)/.stamp
+$(LATEST_VENV)/.stamp: requirements.txt | apt
+	@test -n "$(PYTHON_LATEST)" || { echo "$(LATEST_CORE) needs Python 3.12+ (python3.12 not found; set PYTHON_LATEST)" >&2; exit 1; }
+	@test -x $(LATEST_VENV)/bin/python || $(PYTHON_LATEST) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --disable-pip-version-check '$(LATEST_CORE)' -r requirements.txt </dev/null
+	@touch $@
+
+# The collection's docsite (antsibull-docs + Sphinx, offline) in .build/docs/build/html; fails on a
+# broken docs page (antsibull-docs lint-collection-docs --plugin-docs, sphinx-build -W).
+docs: deps
+	tests/docs/build.sh
+
+# ansible-lint (production profile), then mypy and ruff with the settings in pyproject.toml. mypy reads
+# the plugins through .build/collections, where they have the import names Ansible gives them.
 lint: deps
 	ansible-lint --profile production --offline
+	cd $(BUILD)/collections && mypy --config-file $(ROOT)/pyproject.toml -p ansible_collections.ctys.pm.plugins
+	ruff check plugins tests bench
 
 ee-check: deps
 	tests/ee/check.sh

@@ -33,8 +33,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".build" / "collections"), str(ROOT / "tests")]
 
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import EnumRecord  # noqa: E402
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_inventory import build_inventory, collect_sources  # noqa: E402
+from ansible_collections.ctys.pm.plugins.module_utils._ctys.formats import EnumRecord  # noqa: E402
+from ansible_collections.ctys.pm.plugins.plugin_utils.ctys_inventory import (  # noqa: E402
+    build_inventory,
+    collect_sources,
+)
 from pmtest.ansible_run import VENV_BIN, ansible_env, without_unsafe_markers  # noqa: E402
 
 MACHINES = int(os.environ.get("BENCH_INVENTORY_MACHINES", "10000"))

@@ -13,11 +13,17 @@ attributes:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+"""
+
+    # For the modules of the action group bmc (meta/runtime.yml): those taking the BMC options.
+    ACTIONGROUP_BMC = r"""
+options: {}
+attributes:
   action_group:
-    description: Use C(group/ctys.pm.pm) in C(module_defaults) to set defaults for this module.
+    description: Use C(group/ctys.pm.bmc) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
-      - ctys.pm.pm
+      - ctys.pm.bmc
 """
 
     # For modules that run on the controller or a relay and talk over the network.

@@ -99,12 +99,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-# inventory.ctys.yml: what ctys-vdbgen and ctys-extractMAClst wrote
-plugin: ctys.pm.ctys
-db_paths:
-  - ~/.ctys/db/default
+# inventory.ctys.yml: what ctys-vdbgen and ctys-extractMAClst wrote (one YAML document per file;
+# ansible-test's yamllint on 2.16 reads EXAMPLES as one document, so this first file is a comment):
+#   plugin: ctys.pm.ctys
+#   db_paths:
+#     - ~/.ctys/db/default
 
----
 # lab.ctys.yml: per-machine configs, VM configs on a hypervisor, group files
 plugin: ctys.pm.ctys
 db_paths: []
@@ -137,13 +137,13 @@ try:
     # only cost time (and the {"__ansible_unsafe": ...} markers in every --list output).
     from ansible.module_utils._internal import _datatag  # noqa: F401  pylint: disable=unused-import
 
-    def wrap_var(value):  # type: ignore[misc]
+    def wrap_var(value):
         return value
 except ImportError:  # ansible-core 2.16 to 2.18: mark file values unsafe
-    from ansible.utils.unsafe_proxy import wrap_var
+    from ansible.utils.unsafe_proxy import wrap_var  # type: ignore[no-redef]  # the other branch's definition
 
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import CtysFileError
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_inventory import (
+from ansible_collections.ctys.pm.plugins.module_utils._ctys.formats import CtysFileError
+from ansible_collections.ctys.pm.plugins.plugin_utils.ctys_inventory import (
     DEFAULT_DB_PATH,
     DEFAULT_GROUPS_PATH,
     build_inventory,

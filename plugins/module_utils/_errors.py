@@ -16,6 +16,10 @@ from typing import Any
 class PmError(Exception):
     """Base class: a failure the collection explains to the operator."""
 
+    #: whether trying the same thing again may succeed (a busy or silent peer); set by the subclass
+    #: that classified the failure where it arose, never derived from the message text
+    transient: bool = False
+
     def __init__(self, msg: str, **result: Any) -> None:
         super().__init__(msg)
         self.msg = msg

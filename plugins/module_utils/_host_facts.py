@@ -11,9 +11,7 @@ lists, never a shell).  Standard library only; Python 3.8+.
 
 from __future__ import annotations
 
-import array
 import errno
-import fcntl
 import json
 import os
 import platform
@@ -24,26 +22,32 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import (
+from ansible_collections.ctys.pm.plugins.module_utils._ctys.formats import (
     Interface,
+    MacmapEntry,
     PmConf,
     conf_semantic_lines,
     enum_records_for,
     format_macmap,
     format_pm_conf,
-    MacmapEntry,
     parse_conf,
 )
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmPermissionError
+from ansible_collections.ctys.pm.plugins.module_utils._errors import (
+    PmError,
+    PmInputError,
+    PmPermissionError,
+)
+from ansible_collections.ctys.pm.plugins.module_utils._wol.bits import letters
+from ansible_collections.ctys.pm.plugins.module_utils._wol.ethtool import (
+    IoctlFn,
+    parse_ethtool,
+    read_wol,
+)
 
 Runner = Callable[[List[str]], Tuple[int, str, str]]
 
 PM_VERSION = "01.11.018"  # the ctys PM plugin release whose behaviour this collection ports
 VMSTACK_VERSION = "01.11.007"
-SIOCETHTOOL = 0x8946
-ETHTOOL_GWOL = 0x00000005
-# linux/ethtool.h WAKE_* bits and their ethtool letters
-WOL_BITS = (("p", 1 << 0), ("u", 1 << 1), ("m", 1 << 2), ("b", 1 << 3), ("a", 1 << 4), ("g", 1 << 5), ("s", 1 << 7), ("f", 1 << 8))
 ARPHRD_ETHER = 1
 HYPERVISOR_COMMANDS = (
     ("QEMU", ("qemu-system-x86_64", "qemu-system-i386", "qemu-system-aarch64", "qemu-kvm", "qemu")),
@@ -103,30 +107,13 @@ def _read(path: str) -> Optional[str]:
 
 
 def parse_ethtool_wol(text: str) -> WolInfo:
-    """The Wake-on lines of ``ethtool IF`` output; no lines means no WoL support."""
-    supported = re.search(r"^\s*Supports Wake-on:\s*(\S+)", text, re.M)
-    enabled = re.search(r"^\s*Wake-on:\s*(\S+)", text, re.M)
+    """The Wake-on lines of ``ethtool IF`` output (the shared parser); no lines means no WoL support."""
+    found = parse_ethtool(text)
     return WolInfo(
-        supported=supported.group(1) if supported else "",
-        enabled=enabled.group(1) if enabled else "",
+        supported="" if found.supported is None else letters(found.supported),
+        enabled="" if found.wolopts is None else letters(found.wolopts),
         source="ethtool",
     )
-
-
-def wol_letters(mask: int) -> str:
-    letters = "".join(letter for letter, bit in WOL_BITS if mask & bit)
-    return letters or "d"
-
-
-def ethtool_gwol(ifname: str) -> Tuple[int, int]:
-    """(supported, wolopts) through the read-only ETHTOOL_GWOL ioctl."""
-    data = array.array("B", struct.pack("III6s", ETHTOOL_GWOL, 0, 0, b"\0" * 6))
-    address, _length = data.buffer_info()
-    request = struct.pack("16sP", ifname.encode()[:15], address)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        fcntl.ioctl(sock.fileno(), SIOCETHTOOL, request)
-    _cmd, supported, wolopts, _sopass = struct.unpack("III6s", data.tobytes())
-    return supported, wolopts
 
 
 def _parse_ip_json(text: str) -> Dict[str, List[Dict[str, Any]]]:
@@ -159,7 +146,7 @@ class Gatherer:
 
     run: Runner
     root: str = "/"
-    wol_query: Callable[[str], Tuple[int, int]] = ethtool_gwol
+    ioctl: Optional[IoctlFn] = None  # SIOCETHTOOL; None: the kernel's
     which: Callable[[str], Optional[str]] = shutil.which
 
     def path(self, *parts: str) -> str:
@@ -210,8 +197,8 @@ class Gatherer:
 
     def wol(self, ifname: str) -> WolInfo:
         try:
-            supported, enabled = self.wol_query(ifname)
-            return WolInfo(wol_letters(supported), wol_letters(enabled), "ioctl")
+            supported, enabled, _sopass = read_wol(ifname, self.ioctl)
+            return WolInfo(letters(supported), letters(enabled), "ioctl")
         except OSError as error:
             if error.errno in (errno.EOPNOTSUPP, errno.ENODEV, errno.EINVAL):
                 return WolInfo("", "", "ioctl")  # veth, virtio and friends: no WoL at all

@@ -6,7 +6,7 @@ ctys-PM printed the raw ``sensors`` output and counted lines with ALARM. Here
 every sensor becomes a reading with its kind, value, unit, limits, alarm
 flags and a status; the worst status is the machine's health. Readers of the
 outputs are in ``_sensors_parse`` (lm-sensors, sysfs, ipmitool) and
-``_sensors_ipmi`` (the BMC over the network).
+``_ipmi.sensors`` (the BMC over the network).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.ctys.pm.plugins.module_utils import _sensors_ipmi
 from ansible_collections.ctys.pm.plugins.module_utils import _sensors_parse as parse
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmUnsupportedError, invalid_option
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import sensors as _sensors_ipmi
 from ansible_collections.ctys.pm.plugins.module_utils._sensors_parse import KIND_UNIT, RawFeature
 
 KINDS = ("temperature", "fan", "voltage", "power", "current", "energy", "humidity", "intrusion", "other")
 STATUSES = ("ok", "warning", "critical", "unknown")
-SOURCES = ("auto", "lm_sensors", "sysfs", "ipmi")
+SOURCES = ("auto", "lm_sensors", "sysfs", "ipmi", "redfish")
+BMC_SOURCES = ("ipmi", "redfish")
 FORMATS = ("auto", "json", "text", "ipmitool")
 FAIL_ON = ("never", "warning", "critical")
 LIMITS = ("min", "max", "lcrit", "crit", "emergency")
@@ -226,8 +227,9 @@ def judge(reading: Reading) -> None:
     value, unit, limits = reading.value, reading.unit, reading.limits
     if value is not None:
         for name in ("crit", "emergency"):
-            if limits[name] is not None and value >= limits[name]:
-                critical.append(f"{_fmt(value, unit)} >= {name} {_fmt(limits[name], unit)}")
+            limit = limits[name]
+            if limit is not None and value >= limit:
+                critical.append(f"{_fmt(value, unit)} >= {name} {_fmt(limit, unit)}")
         if limits["lcrit"] is not None and value <= limits["lcrit"]:
             critical.append(f"{_fmt(value, unit)} <= lcrit {_fmt(limits['lcrit'], unit)}")
         if not critical and limits["max"] is not None and value >= limits["max"]:
@@ -418,17 +420,27 @@ def run(params: Dict[str, Any], runner: Optional[Runner] = None, which: Optional
     source = params.get("source") or "auto"
     if source not in SOURCES:
         raise invalid_option("source", source, f"use one of {', '.join(SOURCES)}")
-    fail_on = params.get("fail_on") or "never"
-    if fail_on not in FAIL_ON:
-        raise invalid_option("fail_on", fail_on, f"use one of {', '.join(FAIL_ON)}")
+    fail_on_health = params.get("fail_on_health") or "never"
+    if fail_on_health not in FAIL_ON:
+        raise invalid_option("fail_on_health", fail_on_health, f"use one of {', '.join(FAIL_ON)}")
     rules = check_rules(params.get("thresholds"))
     patterns = check_ignore(params.get("ignore"))
     extra: Dict[str, Any] = {}
+    protocol = params.get("protocol")
+    if source in BMC_SOURCES and protocol not in (None, "auto", source):
+        raise PmInputError(
+            f"protocol '{protocol}' does not match source '{source}'; set source: {protocol} to read the BMC over {protocol}, or leave protocol out"
+        )
     if source == "ipmi":
         features, messages, used, extra = _sensors_ipmi.read(params)
+        extra = dict(extra, protocol="ipmi")
+    elif source == "redfish":
+        from ansible_collections.ctys.pm.plugins.module_utils._redfish import sensors as _sensors_redfish  # only when asked
+
+        features, messages, used, extra = _sensors_redfish.read(params)
     else:
         if params.get("bmc"):
-            raise PmInputError(f"bmc is only used with source 'ipmi', not with source '{source}'; set source: ipmi or leave bmc out")
+            raise PmInputError(f"bmc is only used with source 'ipmi' or 'redfish', not with source '{source}'; set source: ipmi or leave bmc out")
         if runner is None or which is None:
             raise PmError("internal: read_local needs a command runner")
         features, messages, used = read_local(source, runner, which, params.get("hwmon_path") or HWMON_ROOT)
@@ -440,20 +452,20 @@ def run(params: Dict[str, Any], runner: Optional[Runner] = None, which: Optional
         result["warnings"] = [f"no sensors found on {where} ({used}); health is UNKNOWN"]
     if params.get("set_facts"):
         result["ansible_facts"] = {"pm_sensors": {k: v for k, v in result.items() if k not in ("changed", "warnings")}}
-    if _fails(result["health"], fail_on):
-        raise PmError(failure_message(result, fail_on), **{k: v for k, v in result.items() if k != "ansible_facts"})
+    if _fails(result["health"], fail_on_health):
+        raise PmError(failure_message(result, fail_on_health), **{k: v for k, v in result.items() if k != "ansible_facts"})
     return result
 
 
-def _fails(health: str, fail_on: str) -> bool:
-    return (fail_on == "critical" and health == "CRITICAL") or (fail_on == "warning" and health in ("WARNING", "CRITICAL"))
+def _fails(health: str, fail_on_health: str) -> bool:
+    return (fail_on_health == "critical" and health == "CRITICAL") or (fail_on_health == "warning" and health in ("WARNING", "CRITICAL"))
 
 
-def failure_message(result: Mapping[str, Any], fail_on: str) -> str:
+def failure_message(result: Mapping[str, Any], fail_on_health: str) -> str:
     counts = result["counts"]
     shown = "; ".join(f"{a['chip']}/{a['label']} {a['status']}: {a['reason']}" for a in result["alarms"][:5])
     more = f"; and {len(result['alarms']) - 5} more" if len(result["alarms"]) > 5 else ""
     return (
         f"health is {result['health']} ({counts['critical']} critical, {counts['warning']} warning readings), "
-        f"which fail_on '{fail_on}' does not accept: {shown}{more}"
+        f"which fail_on_health '{fail_on_health}' does not accept: {shown}{more}"
     )

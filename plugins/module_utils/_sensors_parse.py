@@ -5,7 +5,7 @@
 Every reader returns :class:`RawFeature` objects (one per sensor feature, with
 attributes named as in sysfs: ``input``, ``max``, ``crit``, ``crit_alarm``,
 ``max_hyst`` ...) and messages (lm-sensors' ``ERROR:`` lines and the like).
-``_sensors`` turns them into readings and a verdict; ``_sensors_ipmi`` reads
+``_sensors`` turns them into readings and a verdict; ``_ipmi.sensors`` reads
 the BMC's sensors (over pyghmi, or from ipmitool's text) into the same shape.
 
 What lm-sensors really prints is messy, and all of it is handled here:

@@ -12,6 +12,7 @@ way back. A guest counts as stopped only when its hypervisor says it is off.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -251,7 +252,7 @@ def run(
 
     late = [t for t in wanted if not t.outcome]
     if late and force and state != "started":
-        _in_parallel([(t, (lambda t=t: t.backend.destroy(t.before))) for t in late], Deadline(FORCE_WAIT, clock))
+        _in_parallel([(t, functools.partial(t.backend.destroy, t.before)) for t in late], Deadline(FORCE_WAIT, clock))
         problem = _wait(stack, late, _off, Deadline(FORCE_WAIT, clock), sleeper) or problem
         for item in late:
             if _off(item.now):

@@ -13,7 +13,7 @@ from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline,
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError, PmStateError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._netaddr import check_port, parse_mac
 from ansible_collections.ctys.pm.plugins.module_utils._poll import PollSpec, poll_once
-from ansible_collections.ctys.pm.plugins.module_utils._wol import Sender, lookup_name, magic_packet, parse_password
+from ansible_collections.ctys.pm.plugins.module_utils._wol.packet import Sender, lookup_name, magic_packet, parse_password
 
 
 @dataclass
@@ -87,7 +87,7 @@ def run(params: Dict[str, Any], check_mode: bool = False, reader: Callable[[str]
         wait = has_hosts
     if wait and not has_hosts:
         raise PmInputError("wait is true but no host to watch was given; set host (or hosts), or wait: false")
-    password = parse_password(params.get("password"))
+    password = parse_password(params.get("secureon_password"))
     sender_args = dict(
         broadcast=None if params.get("interface") else params.get("broadcast") or "255.255.255.255",
         port=_given(params, "port", 9),
@@ -148,9 +148,10 @@ def run(params: Dict[str, Any], check_mode: bool = False, reader: Callable[[str]
         deadline = Deadline(wait_timeout)
 
         def watch(target: Target) -> None:
+            host = target.host or ""  # only targets with a host are watched
             while not deadline.expired:
                 target.polls += 1
-                up, seen = poll_once(target.host, spec, min(max(interval, 0.5), max(0.05, deadline.remaining())))
+                up, seen = poll_once(host, spec, min(max(interval, 0.5), max(0.05, deadline.remaining())))
                 if up:
                     target.up_at = time.monotonic()
                     return

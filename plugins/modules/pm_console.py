@@ -13,15 +13,20 @@ description:
     small expect-style script on it (O(steps)), or records what the console prints (O(capture)).
   - This reaches a machine where SSH cannot help - watching it boot, answering a boot loader or a
     login prompt, rescuing a machine with a broken network.
+  - IPMI only, also on BMCs that speak Redfish, because Redfish has no standard serial-console stream (managers only advertise
+    SSH, Telnet or IPMI consoles), so O(protocol) other than V(ipmi) is refused and the Redfish options are ignored.
   - Like ctys-PM's CONSOLE, an SOL session held by someone else is taken over by default (O(takeover)).
   - With O(console_command) nothing is opened; the module returns the command line a person would run
     to attach interactively (the ctys console types CLI, XTERM, GTERM, EMACS and VNC, plus SOL).
   - Every step and the whole task are bounded (O(steps[].timeout), O(timeout)); on a timeout the module
     fails and returns the output seen so far.
   - Runs where the task runs, normally the controller (C(delegate_to=localhost)); it needs C(pyghmi) there.
+requirements:
+  - pyghmi >= 1.6.19, < 1.7 (Python library) on the host that runs the task, normally the controller.
 extends_documentation_fragment:
   - ctys.pm.bmc
   - ctys.pm.attributes
+  - ctys.pm.attributes.ACTIONGROUP_BMC
   - ctys.pm.attributes.NETWORK
 attributes:
   check_mode:
@@ -213,8 +218,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import bmc_argument_spec
-from ansible_collections.ctys.pm.plugins.module_utils._sol import run_console
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, require_ipmi
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi.console import run_console_bounded
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
@@ -250,7 +255,8 @@ def main() -> None:
     started = time.monotonic()
 
     def backend():
-        result = run_console(dict(module.params), check_mode=module.check_mode)
+        require_ipmi(module.params, "ctys.pm.pm_console")
+        result = run_console_bounded(dict(module.params), check_mode=module.check_mode)
         result["elapsed"] = round(time.monotonic() - started, 3)
         return result
 

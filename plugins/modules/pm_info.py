@@ -19,6 +19,9 @@ description:
     idempotently - a file that differs only in C(DATE), C(SERNO) or C(Created by) is left alone.
   - Never sends a packet and never resolves names over the network.
   - Needs only the Python standard library on the target (iproute2's C(ip) for addresses).
+requirements:
+  - ip (iproute2) on the machine, for the interfaces' addresses.
+  - ethtool (the command) on the machine, only where the C(ETHTOOL_GWOL) ioctl is not permitted.
 extends_documentation_fragment:
   - ctys.pm.attributes
 attributes:

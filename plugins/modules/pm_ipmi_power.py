@@ -16,11 +16,16 @@ description:
   - Retries transient faults (timeouts, "insufficient resources for session", node busy) with back-off;
     authentication and privilege errors fail at once and say what to check.
   - Fleet mode (O(targets)) handles many BMCs in one task, concurrently, with one result per target.
+  - IPMI only (O(protocol) other than V(ipmi) is refused; the Redfish options are ignored). M(ctys.pm.pm_power) does the same
+    over IPMI and Redfish.
   - This is the IPMI half of ctys-PM's "boot and shutdown of local and remote machines"; ctys never implemented IPMI.
   - Runs where the task runs, normally the controller (C(delegate_to=localhost)); it needs C(pyghmi) there.
+requirements:
+  - pyghmi >= 1.6.19, < 1.7 (Python library) on the host that runs the task, normally the controller.
 extends_documentation_fragment:
   - ctys.pm.bmc
   - ctys.pm.attributes
+  - ctys.pm.attributes.ACTIONGROUP_BMC
   - ctys.pm.attributes.NETWORK
 attributes:
   check_mode:
@@ -45,7 +50,9 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds the whole task may take, logins, retries and waiting included.
+    description:
+      - Seconds the whole task may take, logins, retries and waiting included.
+      - A hard bound; the task returns by then plus at most 1 s, with a result for every target (see the notes).
     type: float
     default: 300
   boot_device:
@@ -111,6 +118,7 @@ options:
     choices: [any, all, never]
     default: any
 seealso:
+  - module: ctys.pm.pm_power
   - module: ctys.pm.pm_wake
   - module: ctys.pm.pm_console
 author:
@@ -130,7 +138,7 @@ EXAMPLES = r"""
   hosts: servers
   gather_facts: false
   module_defaults:
-    group/ctys.pm.pm:
+    group/ctys.pm.bmc:
       user: "{{ pm_bmc_user }}"
       password: "{{ pm_bmc_password }}"
   tasks:
@@ -197,7 +205,8 @@ elapsed:
   sample: 0.41
 results:
   description: Fleet mode, one entry per target with C(name), C(bmc), C(state), C(changed), C(power_state_before),
-    C(power_state), C(elapsed), C(failed), C(msg) (on failure) and C(boot_device).
+    C(power_state), C(elapsed), C(failed), C(msg) and C(step) (on failure, the step it failed in or was cut off in by the task's deadline,
+    V(login), V(command) or V(waiting for the state)) and C(boot_device).
   returned: fleet mode
   type: list
   elements: dict
@@ -212,8 +221,8 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_power
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import bmc_argument_spec
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, require_ipmi
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
@@ -252,6 +261,7 @@ def main() -> None:
     )
 
     def backend():
+        require_ipmi(module.params, "ctys.pm.pm_ipmi_power")
         result = _ipmi_power.run(dict(module.params), check_mode=module.check_mode)
         if not module._diff:
             result.pop("diff", None)

@@ -18,12 +18,18 @@ description:
     C(sensors) output and counted the lines with C(ALARM).
   - With O(source=ipmi) the BMC's sensors are read over the network, so health is known even while the
     operating system is down or the machine is powered off. Run that on the controller (C(delegate_to=localhost)); it needs C(pyghmi) there.
+  - With O(source=redfish) the same is read from a Redfish BMC over HTTPS (the system's health rollup, the chassis
+    C(Sensors) collection, or C(Thermal) and C(Power) where that is all the BMC has), with the Python standard library only.
   - Placeholder limits that drivers print for "no limit" (C(-273.15), C(65261.85), C(4294967.295), an upper limit
     of C(0)) never raise an alarm; they are listed under C(placeholders) of the reading.
   - The filter P(ctys.pm.parse_sensors#filter) gives the same result for output collected otherwise, for example with M(ansible.builtin.raw).
+requirements:
+  - pyghmi >= 1.6.19, < 1.7 (Python library) on the host that runs the task, for O(source=ipmi) (normally the controller).
+  - lm-sensors (the C(sensors) command) on the machine, for O(source=lm_sensors); O(source=auto) reads sysfs hwmon without it.
 extends_documentation_fragment:
   - ctys.pm.bmc
   - ctys.pm.attributes
+  - ctys.pm.attributes.ACTIONGROUP_BMC
 attributes:
   check_mode:
     support: full
@@ -42,8 +48,10 @@ options:
         then reads C(/sys/class/hwmon) directly when lm-sensors is not installed or finds nothing.
       - V(lm_sensors) uses only the C(sensors) command; V(sysfs) only reads O(hwmon_path).
       - V(ipmi) reads the sensor data repository (SDR) of the BMC given by O(bmc), with the BMC's thresholds and its own verdict.
+      - V(redfish) reads the BMC given by O(bmc) over Redfish, with its thresholds and health; the readings have the same format.
+      - O(protocol) is not needed here; when set with V(ipmi) or V(redfish) it must name the same protocol.
     type: str
-    choices: [auto, lm_sensors, sysfs, ipmi]
+    choices: [auto, lm_sensors, sysfs, ipmi, redfish]
     default: auto
   thresholds:
     description:
@@ -82,10 +90,12 @@ options:
     type: list
     elements: str
     default: []
-  fail_on:
+  fail_on_health:
     description:
       - When the task fails. V(never) reports the health only; V(warning) fails on C(WARNING) and C(CRITICAL);
         V(critical) only on C(CRITICAL). C(UNKNOWN) never fails the task.
+      - Named apart from the fleet policy O(ctys.pm.pm_ipmi_power#module:fail_on), so that no option of
+        the action group C(group/ctys.pm.bmc) means two things.
     type: str
     choices: [never, warning, critical]
     default: never
@@ -98,7 +108,7 @@ options:
     type: path
     default: /sys/class/hwmon
   timeout:
-    description: With O(source=ipmi), seconds the whole task may take, login and retries included.
+    description: With O(source=ipmi) or O(source=redfish), seconds the whole task may take, login and retries included.
     type: float
     default: 60
 notes:
@@ -118,7 +128,7 @@ author:
 EXAMPLES = r"""
 - name: Health of the machine from lm-sensors (or sysfs), fail when anything is critical
   ctys.pm.pm_sensors:
-    fail_on: critical
+    fail_on_health: critical
   register: sensors
 
 - name: Own limits for CPU temperatures and a minimum fan speed, ignore the intrusion switch
@@ -143,6 +153,15 @@ EXAMPLES = r"""
     password: "{{ pm_bmc_password }}"
   delegate_to: localhost
   register: bmc_sensors
+
+- name: Health of a Redfish BMC, its certificate checked against the lab CA
+  ctys.pm.pm_sensors:
+    source: redfish
+    bmc: "{{ pm_bmc_host }}"
+    user: "{{ pm_bmc_user }}"
+    password: "{{ pm_bmc_password }}"
+    ca_path: "{{ pm_bmc_ca_path }}"
+  delegate_to: localhost
 
 - name: Show what is wrong
   ansible.builtin.debug:
@@ -192,7 +211,7 @@ readings:
             "emergency": null, "hysteresis": {}, "alarm": [], "status": "ok", "reason": null, "extra": {},
             "placeholders": {}, "override": false}]
 source:
-  description: What was read, V(lm_sensors_json), V(lm_sensors_text), V(sysfs) or V(ipmi).
+  description: What was read, V(lm_sensors_json), V(lm_sensors_text), V(sysfs), V(ipmi) or V(redfish).
   returned: always
   type: str
   sample: lm_sensors_json
@@ -203,10 +222,15 @@ messages:
   elements: str
   sample: ["ERROR: Can't get value of subfeature temp1_input: Can't read"]
 bmc:
-  description: The BMC that was read (O(source=ipmi)).
-  returned: when O(source=ipmi)
+  description: The BMC that was read (O(source=ipmi) or O(source=redfish)).
+  returned: when O(source=ipmi) or O(source=redfish)
   type: str
   sample: "192.0.2.10:623"
+protocol:
+  description: The protocol the BMC was read with, V(ipmi) or V(redfish).
+  returned: when O(source=ipmi) or O(source=redfish)
+  type: str
+  sample: redfish
 ansible_facts:
   description: The same result as the fact C(pm_sensors).
   returned: when O(set_facts=true)
@@ -221,7 +245,7 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ctys.pm.plugins.module_utils import _sensors
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import bmc_argument_spec
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
@@ -243,14 +267,14 @@ def main() -> None:
             },
         },
         ignore={"type": "list", "elements": "str", "default": []},
-        fail_on={"type": "str", "default": "never", "choices": list(_sensors.FAIL_ON)},
+        fail_on_health={"type": "str", "default": "never", "choices": list(_sensors.FAIL_ON)},
         set_facts={"type": "bool", "default": False},
         hwmon_path={"type": "path", "default": _sensors.HWMON_ROOT},
         timeout={"type": "float", "default": 60},
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        required_if=[("source", "ipmi", ("bmc",))],
+        required_if=[("source", "ipmi", ("bmc",)), ("source", "redfish", ("bmc",))],
         supports_check_mode=True,
     )
 

@@ -23,6 +23,9 @@ description:
   - O(state=started) starts (or resumes) the selected guests and waits until their hypervisor reports them running;
     the way back after maintenance.
   - Guests are chosen by O(names), O(include) and O(exclude); the same selection applies to every state.
+requirements:
+  - On the hypervisor host, the tool of each hypervisor to handle - libvirt-python or virsh (libvirt), VBoxManage (VirtualBox),
+    vmrun (VMware), xl (Xen), qm (Proxmox VE). A hypervisor whose tool is missing is skipped unless O(hypervisors) names it.
 extends_documentation_fragment:
   - ctys.pm.attributes
 attributes:

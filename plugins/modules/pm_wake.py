@@ -20,6 +20,8 @@ description:
     in groups to protect power circuits.
   - Runs where the task runs. To reach a machine on another segment, delegate the task to a relay on
     that segment (ctys's execution host), for example C(delegate_to=relay01).
+requirements:
+  - paramiko >= 3.4 (Python library) on the host that runs the task, only for O(poll=ssh) with O(ssh_user).
 extends_documentation_fragment:
   - ctys.pm.attributes
   - ctys.pm.attributes.NETWORK
@@ -62,8 +64,12 @@ options:
       - An interface of the host the task runs on (the controller, or a relay it is delegated to);
         conventionally the variable C(pm_wake_interface).
     type: str
-  password:
-    description: SecureOn password, 4 bytes (C(192.0.2.1) or C(01020304)) or 6 bytes (C(01:02:03:04:05:06)).
+  secureon_password:
+    description:
+      - SecureOn password sent after the 102 bytes of the magic packet, 4 bytes (C(192.0.2.1) or C(01020304))
+        or 6 bytes (C(01:02:03:04:05:06)); for NICs armed with C(ethtool -s IF wol s sopass ...).
+      - Named apart from the BMC's O(ctys.pm.pm_ipmi_power#module:password) on purpose, without an alias
+        C(password), so that a BMC password set for a play can never travel as a SecureOn password.
     type: str
   repeat:
     description: How many times each packet is sent (lossy networks).
@@ -161,6 +167,14 @@ EXAMPLES = r"""
   delegate_to: relay01
   become: true
 
+- name: Wake a NIC armed with a SecureOn password (ethtool -s eno1 wol s sopass ...)
+  ctys.pm.pm_wake:
+    mac: "{{ pm_mac }}"
+    broadcast: "{{ pm_wol_broadcast }}"
+    secureon_password: "{{ pm_wol_secureon_password }}"  # vault it; never the BMC password
+    host: "{{ ansible_host }}"
+  delegate_to: localhost
+
 - name: Wake by name from a ctys macmap, fail if it already runs
   ctys.pm.pm_wake:
     name: lab02
@@ -242,7 +256,7 @@ def main() -> None:
             "broadcast": {"type": "str"},
             "port": {"type": "int", "default": 9},
             "interface": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
+            "secureon_password": {"type": "str", "no_log": True},
             "repeat": {"type": "int", "default": 3},
             "repeat_interval": {"type": "float", "default": 0.1},
             "host": {"type": "str"},

@@ -22,6 +22,9 @@ description:
   - The register is volatile, as with ctys. O(persistent) also writes the operating system's own configuration so
     the flag survives reboots.
   - Runs on the target and needs root (CAP_NET_ADMIN) to set the flag; use C(become=true).
+requirements:
+  - ethtool (the command) on the target where the C(SIOCETHTOOL) ioctl is not permitted, and at boot for O(persistent=udev).
+  - nmcli (NetworkManager) on the target, for O(persistent=networkmanager) (and O(persistent=auto) on a NetworkManager host).
 extends_documentation_fragment:
   - ctys.pm.attributes
 attributes:
@@ -197,8 +200,8 @@ unsupported_ports:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ethtool
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
+from ansible_collections.ctys.pm.plugins.module_utils._wol import ethtool as _ethtool
 
 
 def main() -> None:

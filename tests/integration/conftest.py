@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pmlab_lib.pytest_plugin import lab_factory  # noqa: F401  pylint: disable=unused-import
+
 
 @pytest.fixture
 def hv():

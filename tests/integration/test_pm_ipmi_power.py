@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -174,12 +176,82 @@ def test_unreachable_port_fails_within_connect_timeout(lab):
 
 def test_bad_values_are_named(lab):
     m = lab.machines[0]
-    result = power(lab, m, cipher_suite="0").result
-    assert result["msg"].startswith("cipher_suite '0' authenticates nothing")
+    result = power(lab, m, cipher_suite="0").result  # pyghmi cannot negotiate suite 0: not offered
+    assert result["failed"] is True and "cipher_suite" in result["msg"] and "auto, 3, 17" in result["msg"], result["msg"]
+    targets = [{"bmc": m.bmc_host, "port": m.bmc_port, "password": m.bmc_password, "cipher_suite": "16"}]
+    result = run_module(MODULE, {"user": "admin", "targets": targets}, netns=lab.controller_netns).result
+    assert result["msg"] == "cipher_suite '16' is not valid; use auto, 3 or 17, the suites pyghmi negotiates (it offers no other)"
     result = power(lab, m, port=70000).result
     assert result["msg"].startswith("port '70000' is outside 1..65535")
     result = power(lab, m, boot_persistent=True).result
     assert result["msg"] == "boot_persistent and boot_mode need boot_device; set boot_device, for example boot_device: network"
+
+
+class OpenSessionCapture:
+    """tshark on the controller's side of the lab: the RMCP+ open-session requests and responses to one BMC.
+
+    Decoded here from the UDP payload (IPMI 2.0 tables 13-16 to 13-18): the algorithms each request
+    proposes and each response accepts, as (authentication, integrity, confidentiality) numbers.
+    """
+
+    SUITES = {(3, 4, 1): 17, (1, 1, 1): 3, (0, 0, 0): 0}
+
+    def __init__(self, lab, machine):
+        self.proc = lab.popen(
+            ["tshark", "-i", "lab0", "-l", "-a", "duration:60", "-f", f"udp port {machine.bmc_port} and host {machine.bmc_host}",
+             "-T", "fields", "-e", "udp.payload"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # tshark says "Capturing on" when it listens
+            line = self.proc.stderr.readline()
+            if "Capturing on" in line or not line:
+                break
+
+    def exchanges(self):
+        """[("proposed", suite), ("accepted", suite) or ("refused", status), ...] in wire order."""
+        time.sleep(0.5)  # the last datagrams reach tshark's output
+        self.proc.terminate()
+        out, _errors = self.proc.communicate(timeout=20)
+        seen = []
+        for line in out.split():
+            packet = bytes.fromhex(line.replace(":", ""))
+            if len(packet) < 18 or packet[4] != 6:  # RMCP+ (authentication type 6) only; ipmi_sim's refusals are 2 bytes
+                continue
+            kind, payload = packet[5] & 0x3F, packet[16:]
+            if kind == 0x10 and len(payload) >= 32:
+                seen.append(("proposed", self.SUITES.get((payload[12], payload[20], payload[28]))))
+            elif kind == 0x11 and len(payload) >= 2:
+                if payload[1] == 0 and len(payload) >= 36:
+                    seen.append(("accepted", self.SUITES.get((payload[16], payload[24], payload[32]))))
+                else:
+                    seen.append(("refused", payload[1]))
+        return seen
+
+
+# The lab's own BMC negotiates suites 17 and 3, as modern BMCs do; OpenIPMI 2.0.33's ipmi_sim refuses
+# RAKP-HMAC-SHA256 (status 0x04), so there auto falls back to 3 and 17 fails.
+@pytest.mark.parametrize("suite", ["auto", "3", "17"])
+def test_cipher_suite_used_is_read_on_the_wire(lab, suite):
+    m = lab.machines[2]
+    capture = OpenSessionCapture(lab, m)
+    try:
+        result = power(lab, m, cipher_suite=suite, timeout=15).result
+    finally:
+        seen = capture.exchanges()
+    if suite == "3":  # 3 from the first request, on both kinds
+        assert seen == [("proposed", 3), ("accepted", 3)], seen
+    elif m.bmc_kind == "lab":  # auto and 17: 17 proposed and accepted at once
+        assert seen == [("proposed", 17), ("accepted", 17)], seen
+    elif suite == "auto":  # ipmi_sim: 17 first, then pyghmi's fall-back to 3
+        assert seen[:4] == [("proposed", 17), ("refused", seen[1][1]), ("proposed", 3), ("accepted", 3)], seen
+    else:  # ipmi_sim, 17 asked: refused, the task fails, no session on another suite is used
+        assert result["failed"] is True, result
+        assert result["msg"] == f"the BMC at {m.bmc_host}:{m.bmc_port} does not offer cipher suite 17; use cipher_suite: auto or 3"
+        assert seen[:2] == [("proposed", 17), ("refused", seen[1][1])] and seen[1][1] != 0, seen
+        return
+    assert result.get("failed") is not True, result
+    assert result["power_state"] == ipmitool_power(lab, m) == m.power_state(), result
 
 
 @pytest.mark.compat
@@ -215,8 +287,9 @@ def test_bmc_that_goes_silent_after_login_fails_clearly_within_timeout(lab):
     m = lab.machines[1]
     if m.bmc_kind != "lab":
         pytest.skip("fault modes are a feature of the lab's own BMC")
-    # about eight answers cover the login and the first status read; then silence
-    m.bmc_faults_file.write_text(json.dumps({"mode": "silent", "after": 8}))
+    # seven answers cover the login on suite 17 (no refused proposal since the lab BMC does 17) and the
+    # first status read; then silence
+    m.bmc_faults_file.write_text(json.dumps({"mode": "silent", "after": 7}))
     try:
         result = power(lab, m, state="on", timeout=4, connect_timeout=3).result
         assert result["failed"] is True and f"{m.bmc_host}:{m.bmc_port}" in result["msg"], result

@@ -46,7 +46,7 @@ def sim_lab(tmp_path_factory):
 
 
 def on_host(lab, machine, check=False, **params):
-    params.setdefault("fail_on", "never")  # `-a '{}'` would be raw params
+    params.setdefault("fail_on_health", "never")  # `-a '{}'` would be raw params
     return run_module(MODULE, params, hosts=machine.name, inventory=lab.inventory_path, netns=lab.controller_netns, check=check).host(machine.name)
 
 
@@ -102,14 +102,14 @@ def test_temperature_above_crit_is_critical_and_fail_on_critical_fails(lab):
         assert result["health"] == "CRITICAL" and result["counts"]["critical"] == 1
         assert result["alarms"] == [{"chip": "coretemp-virtual-0", "label": "Package id 0", "kind": "temperature", "value": 101.0,
                                      "unit": "°C", "status": "critical", "reason": "101 °C >= crit 100 °C"}]
-        failed = on_host(lab, m, fail_on="critical")
+        failed = on_host(lab, m, fail_on_health="critical")
         assert failed["failed"] is True and failed["health"] == "CRITICAL"
-        assert failed["msg"] == ("health is CRITICAL (1 critical, 0 warning readings), which fail_on 'critical' does not accept: "
+        assert failed["msg"] == ("health is CRITICAL (1 critical, 0 warning readings), which fail_on_health 'critical' does not accept: "
                                  "coretemp-virtual-0/Package id 0 critical: 101 °C >= crit 100 °C")
-        assert on_host(lab, m, fail_on="warning", ignore=["Package id 0"])["health"] == "OK"
+        assert on_host(lab, m, fail_on_health="warning", ignore=["Package id 0"])["health"] == "OK"
     finally:
         set_hwmon(m, "hwmon0", "temp1_input", 45000)
-    assert on_host(lab, m, fail_on="critical")["health"] == "OK"
+    assert on_host(lab, m, fail_on_health="critical")["health"] == "OK"
 
 
 def test_without_lm_sensors_the_same_readings_come_from_sysfs(lab):
@@ -155,7 +155,7 @@ def test_bmc_sensor_above_critical_while_the_machine_is_off(kind, request):
         alarm = result["alarms"][0]
         assert (alarm["label"], alarm["value"], alarm["status"]) == ("CPU Temp", 97.0, "critical")
         assert alarm["reason"].startswith("97 °C >= crit 95 °C; the BMC reports ") and "upper critical threshold" in alarm["reason"]
-        run = from_bmc(lab, m, fail_on="critical")
+        run = from_bmc(lab, m, fail_on_health="critical")
         assert run.result["failed"] is True and run.result["msg"].startswith("health is CRITICAL (1 critical")
         assert m.bmc_password not in run.stdout + run.stderr
     finally:

@@ -104,7 +104,7 @@ def test_raw_frame_with_secureon_password_on_the_wire(lab):
     m.control.call("configure", wol_password="a1b2c3d4e5f6")
     try:
         capture = Capture(m, "ether proto 0x0842")
-        result = wake(lab, mac=[m.mac], interface="lab0", password="a1:b2:c3:d4:e5:f6", host=m.ip, poll="ssh")
+        result = wake(lab, mac=[m.mac], interface="lab0", secureon_password="a1:b2:c3:d4:e5:f6", host=m.ip, poll="ssh")
         assert result.get("failed") is not True, result
         assert result["packets"][0]["bytes"] == 108 and result["packets"][0]["destination"] == "lab0 (ethertype 0x0842)"
         macs, password, frame_len, ethertype, _udp = capture.fields()
@@ -234,7 +234,8 @@ def test_ssh_login_refuses_a_changed_host_key_unless_allowed(lab, tmp_path):
         ({"mac": ["02:00:00:00:00:01"], "interface": "nope0"}, "interface 'nope0' does not exist on this host; use one of"),
         ({"mac": ["02:00:00:00:00:01"], "wait": True}, "wait is true but no host to watch was given"),
         ({"name": "ghost", "ethers": "/dev/null"}, "name 'ghost' was not found in /dev/null; add it there or give mac"),
-        ({"mac": ["02:00:00:00:00:01"], "password": "secret"}, "password is not a SecureOn password; use 4 bytes"),
+        ({"mac": ["02:00:00:00:00:01"], "secureon_password": "secret"}, "secureon_password is not a SecureOn password; use 4 bytes"),
+        ({"mac": ["02:00:00:00:00:01"], "password": "secret"}, "Unsupported parameters for (ctys.pm.pm_wake) module: password"),
     ],
 )
 def test_bad_input_one_clear_sentence(lab, params, message):

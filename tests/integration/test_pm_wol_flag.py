@@ -89,7 +89,7 @@ def test_without_cap_net_admin_the_task_asks_for_become(netns, tmp_path):
     # the kernel really refuses the ioctl without CAP_NET_ADMIN (and ethtool says "Operation not permitted")
     probe = subprocess.run(
         ["ip", "netns", "exec", netns, str(wrapper), "-c",
-         "import errno, ansible_collections.ctys.pm.plugins.module_utils._ethtool as e\n"
+         "import errno, ansible_collections.ctys.pm.plugins.module_utils._wol.ethtool as e\n"
          f"try:\n    e.kernel_ioctl('{VETH}', e.WOLINFO.pack(5, 0, 0, bytes(6)))\n"
          "except OSError as error:\n    print(errno.errorcode[error.errno])\n"],
         capture_output=True, text=True, check=False,

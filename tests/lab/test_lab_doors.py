@@ -198,6 +198,27 @@ def test_privileges_and_credentials(lab):
     assert "RAKP1 unknown user 'nobody'" in (m.state_dir / "bmc.log").read_text()
 
 
+def test_ipmitool_cipher_suite_17_drives_the_machine(lab):
+    """ipmitool -C 17 (RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128) logs in, reads and changes the power."""
+    m = lab.machines[1]
+    assert m.power_state() == "off"
+    result = lab.ipmitool(m, "chassis", "power", "status", cipher_suite=17)
+    assert result.returncode == 0 and result.stdout.strip() == "Chassis Power is off", result.stderr
+    try:
+        result = lab.ipmitool(m, "chassis", "power", "on", cipher_suite=17)
+        assert result.returncode == 0 and "Up/On" in result.stdout, result.stderr
+        assert m.power_state() == "on"
+        assert bmc_power(lab, m) == "Chassis Power is on"  # suite 3 sees the same state
+    finally:
+        lab.ipmitool(m, "chassis", "power", "off", cipher_suite=17)
+    assert m.power_state() == "off"
+    result = lab.ipmitool(m, "chassis", "power", "status", password="wrong-password", cipher_suite=17)
+    assert result.returncode != 0
+    listed = lab.ipmitool(m, "channel", "getciphers", "ipmi", "1", cipher_suite=17)
+    suites = [line.split()[0] for line in listed.stdout.splitlines()[1:] if line.strip()]
+    assert listed.returncode == 0 and suites == ["3", "17"], listed.stdout + listed.stderr
+
+
 def test_boot_device_round_trip(lab):
     m = lab.machines[1]
     assert lab.ipmitool(m, "chassis", "bootdev", "pxe", "options=persistent,efiboot").returncode == 0

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +19,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO_ROOT / ".build" / "collections"
+if not COLLECTIONS.is_dir() and REPO_ROOT.parents[1].name == "ansible_collections":
+    # a copy at ansible_collections/ctys/pm without make's link (ansible-test units)
+    COLLECTIONS = REPO_ROOT.parents[2]
 # PMTEST_VENV runs the CLI tests with another Ansible (make compat: the oldest ansible-core supported)
 VENV_BIN = Path(os.environ.get("PMTEST_VENV") or REPO_ROOT / ".venv") / "bin"
+if not VENV_BIN.is_dir():
+    # no .venv (ansible-test units in a copy): the Ansible on PATH (ansible-test puts its own there)
+    VENV_BIN = Path(shutil.which("ansible-playbook") or sys.executable).parent
 
 
 @dataclass
@@ -142,7 +150,8 @@ def _run(argv: List[str], env: Optional[Mapping[str, str]], inventory: Optional[
     run_env["ANSIBLE_CALLBACK_PLUGINS"] = str(Path(__file__).resolve().parent / "callback_plugins")
     run_env["PMTEST_RESULTS"] = str(results_file)
     if not inventory:
-        run_env["ANSIBLE_PYTHON_INTERPRETER"] = str(VENV_BIN / "python")
+        python = VENV_BIN / "python"
+        run_env["ANSIBLE_PYTHON_INTERPRETER"] = str(python) if python.exists() else sys.executable
     proc = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     tasks: List[Dict[str, Any]] = []
     per_host: Dict[str, Dict[str, Any]] = {}

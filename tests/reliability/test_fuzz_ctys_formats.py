@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ctys_formats as f
+from ansible_collections.ctys.pm.plugins.module_utils._ctys import formats as f
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError
 
 CASES = settings(max_examples=10_000, deadline=None)
@@ -39,22 +39,22 @@ def _content_line_numbers(text: str):
 @CASES
 @given(st.lists(macmap_line, max_size=12).map("\n".join))
 def test_macmap_accounts_for_every_line(text):
-    entries, issues = f.parse_macmap(text, "macmap.fdb")
+    rows, issues = f.macmap_rows(text, "macmap.fdb")
     # every content line is either an entry or an issue that names it: nothing dropped silently
-    assert {entry.line for entry in entries} | {issue.line for issue in issues} == _content_line_numbers(text)
-    assert not {entry.line for entry in entries} & {issue.line for issue in issues}
-    for entry in entries:
-        assert f.normalize_mac(entry.mac) == entry.mac and entry.name
-        assert entry.ip == "" or f.is_ip(entry.ip)
+    assert {number for *_entry, number in rows} | {issue.line for issue in issues} == _content_line_numbers(text)
+    assert not {number for *_entry, number in rows} & {issue.line for issue in issues}
+    for name, mac, ip, _number in rows:
+        assert f.normalize_mac(mac) == mac and name
+        assert ip == "" or f.is_ip(ip)
 
 
 @CASES
 @given(st.lists(enum_line, max_size=6).map("\n".join))
 def test_enum_fdb_accounts_for_every_line(text):
-    records, issues = f.parse_enum(text, "enum.fdb")
-    assert {record.line for record in records} | {issue.line for issue in issues} == _content_line_numbers(text)
-    for record in records:
-        assert len(record.to_line().split(";")) == f.ENUM_FIELDS
+    rows, issues = f.enum_rows(text, "enum.fdb")
+    assert {number for number, _parts in rows} | {issue.line for issue in issues} == _content_line_numbers(text)
+    for _number, parts in rows:
+        assert len(parts) == f.ENUM_FIELDS
     for issue in issues:
         assert issue.message.endswith("line skipped")
 

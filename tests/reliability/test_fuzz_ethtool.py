@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ethtool, _wol_persist
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError
+from ansible_collections.ctys.pm.plugins.module_utils._wol import ethtool as _ethtool
+from ansible_collections.ctys.pm.plugins.module_utils._wol import persist as _wol_persist
 
 CASES = settings(max_examples=10_000, deadline=None)
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "ethtool").glob("*.txt"))

@@ -9,9 +9,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.ctys.pm.plugins.module_utils import _wake, _wol
+from ansible_collections.ctys.pm.plugins.module_utils import _wake
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError
 from ansible_collections.ctys.pm.plugins.module_utils._netaddr import parse_mac
+from ansible_collections.ctys.pm.plugins.module_utils._wol import packet as _wol
 
 CASES = settings(max_examples=10_000, deadline=None)
 HEX = "0123456789abcdefABCDEF"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.ctys.pm.plugins.module_utils import _sol, _wol
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import sol as _sol
 from ansible_collections.ctys.pm.plugins.module_utils._netaddr import check_interface_name, parse_mac
+from ansible_collections.ctys.pm.plugins.module_utils._wol import packet as _wol
 
 CASES = settings(max_examples=10_000, deadline=None)
 HEX = "0123456789abcdefABCDEF"
@@ -55,7 +56,7 @@ def test_secureon_password_is_4_or_6_bytes_or_refused(text):
     try:
         password = _wol.parse_password(text)
     except PmError as error:
-        assert error.msg.startswith("password is not a SecureOn password")
+        assert error.msg.startswith("secureon_password is not a SecureOn password")
         return
     assert password is None or len(password) in (4, 6)
 

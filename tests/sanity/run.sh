@@ -1,16 +1,6 @@
 #!/usr/bin/env bash
-# Run ansible-test sanity on a private copy of the collection (ansible-test needs
-# the tree at ansible_collections/ctys/pm, and a git repository to list files).
+# Run ansible-test sanity on a private copy of the collection (tests/ansible-test.sh).
 # Usage: tests/sanity/run.sh [ansible-test sanity arguments...]
+#   ANSIBLE_TEST_VENV=.build/compat-venv tests/sanity/run.sh   the oldest ansible-core supported
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-"$root/tests/sanity/bootstrap-get-pip.sh"
-work="$(mktemp -d "${TMPDIR:-/tmp}/ctys-sanity.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-dest="$work/ansible_collections/ctys/pm"
-mkdir -p "$dest"
-rsync -a --exclude .venv --exclude .build --exclude .git --exclude __pycache__ \
-    --exclude .pytest_cache --exclude .hypothesis --exclude tests/output "$root/" "$dest/"
-cd "$dest"
-git init -q && git add -A >/dev/null
-PATH="$root/.venv/bin:$PATH" ansible-test sanity --local --python 3.11 --color no "$@"
+exec "$(cd "$(dirname "$0")/.." && pwd)/ansible-test.sh" sanity "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ def fixture_text():
     """Read a recorded output copied from ../shared/fixtures (see fixtures/INDEX.md)."""
 
     def read(relative: str) -> str:
-        return (FIXTURES / relative).read_text(encoding="utf-8", errors="surrogateescape")
+        path = FIXTURES / relative
+        if not path.exists() and path.with_name(path.name + ".gz").exists():
+            # stored compressed: data whose first line is a shebang (fixtures/INDEX.md, section 5)
+            return gzip.decompress(path.with_name(path.name + ".gz").read_bytes()).decode("utf-8", "surrogateescape")
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
 
     return read

@@ -36,6 +36,7 @@ class FarmBmc:
     port: int
     user: str
     password: str
+    faults_file: str = ""  # the lab BMC's fault modes (bmc_server.Faults), one file per BMC
 
 
 def _address(index: int) -> str:
@@ -55,7 +56,10 @@ class Farm:
         if not 1 <= count <= 10000:
             raise ValueError("count must be between 1 and 10000")
         directory.mkdir(parents=True, exist_ok=True)
-        bmcs = [FarmBmc(_address(index), 623, "admin", "farm-" + uuid.uuid4().hex[:12]) for index in range(count)]
+        bmcs = [
+            FarmBmc(_address(index), 623, "admin", "farm-" + uuid.uuid4().hex[:12], str(directory / f"faults-{index}.json"))
+            for index in range(count)
+        ]
         farm = cls(directory, bmcs, [])
         try:
             for first in range(0, count, PER_PROCESS):
@@ -148,7 +152,7 @@ def _serve_one(bmc: Dict[str, Any], scratch: Path, ready_pipe: int) -> None:
             "address": bmc["host"],
             "uuid": str(uuid.uuid4()),
             "control_socket": str(scratch / "no-machine.sock"),
-            "faults_file": str(scratch / "no-faults.json"),
+            "faults_file": bmc.get("faults_file") or str(scratch / "no-faults.json"),
             "sensors_file": str(scratch / "no-sensors.json"),
             "log_file": os.devnull,
         }

@@ -5,8 +5,9 @@ config). It drives its machine through the machine's control socket, so the
 power state seen through the BMC, SSH and Wake-on-LAN is one state.
 
 pyghmi's server defects handled here (see shared/reference/lab-facts.md):
-it accepts every cipher-suite proposal but only does suite 3 (we answer other
-proposals with RMCP+ status 0x11 so clients fall back), ``listen(None)``
+it accepts every cipher-suite proposal but only does suite 3 with HMAC-SHA1
+(we add suite 17, HMAC-SHA256, and answer other proposals with RMCP+ status
+0x11 so clients fall back), ``listen(None)``
 busy-loops (we pump with a finite timeout), a SOL client that disconnects
 raises AttributeError out of the loop (guarded), ``send_device_id`` packs the
 ids wrongly (fixed), and it ignores unknown users and privilege limits
@@ -16,6 +17,8 @@ ids wrongly (fixed), and it ignores unknown users and privilege limits
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import select
@@ -31,18 +34,24 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
-from pyghmi.ipmi.private import serversession
 import pyghmi.ipmi.private.session as ipmisession
+from pyghmi.ipmi.private import serversession
 
-from pmlab_lib import prompt_wait
+from pmlab_lib import prompt_wait, sdr
 from pmlab_lib.control import ControlClient
-from pmlab_lib import sdr
 
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
 # Boot device selector (boot flags byte 2, bits 5:2) <-> the machine's names.
 BOOT_SELECTORS = {0x00: "default", 0x04: "network", 0x08: "hd", 0x0C: "safe", 0x14: "cdrom", 0x18: "bios", 0x3C: "floppy"}
 BOOT_SELECTOR_OF = {name: code for code, name in BOOT_SELECTORS.items()}
 OPERATOR_COMMANDS = {(0x00, 0x02), (0x00, 0x08)}  # chassis control, set boot options
+# The cipher suites negotiated here, by the (authentication, integrity, confidentiality) algorithm numbers
+# an open-session request proposes (IPMI 2.0 tables 13-17 to 13-19): the suite number, the hash of RAKP,
+# SIK, K1 and K2, and the length of the integrity check values (RAKP4 and every session packet).
+# Suite 3: RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128; suite 17: RAKP-HMAC-SHA256, HMAC-SHA256-128, AES-CBC-128.
+CIPHER_SUITES = {(1, 1, 1): (3, hashlib.sha1, 12), (3, 4, 1): (17, hashlib.sha256, 16)}
+# Their Get Channel Cipher Suites records (table 22-19): 0xC0, suite, authentication, 0x40|integrity, 0x80|confidentiality
+CIPHER_SUITE_RECORDS = b"\xc0\x03\x01\x41\x81" + b"\xc0\x11\x03\x44\x81"
 
 
 class Faults:
@@ -106,6 +115,11 @@ def _rmcp_plus_reply(payload_type: int, payload: bytes) -> bytes:
     return header + struct.pack("<H", len(payload)) + payload
 
 
+def _stall_step(bmc: Any) -> Optional[str]:
+    faults = bmc.faults.current()
+    return str(faults.get("step")) if faults.get("mode") == "stall_login" else None
+
+
 class LabServerSession(serversession.ServerSession):
     """Adds users' privilege limits and RAKP error statuses to pyghmi's session."""
 
@@ -138,10 +152,79 @@ class LabServerSession(serversession.ServerSession):
         if requested > limit:
             self.bmc.log(f"RAKP1 user {username!r} asked privilege {requested} above {limit}")
             return self._rakp2_error(data, 0x0A)  # unauthorized role or privilege level
-        super()._got_rakp1(data)
+        self._send_rakp2(data, user["password"])
         self.maxpriv = requested or limit
 
+    # ----- RAKP with the negotiated suite's hash (pyghmi's server hard-codes SHA-1) -----
+    def create_open_session_response(self, request):
+        algorithms = (request[12] & 0x3F, request[20] & 0x3F, request[28] & 0x3F) if len(request) >= 32 else None
+        suite = CIPHER_SUITES.get(algorithms)
+        if suite is None:  # a proposal re-sent from a client's address reaches its session, not sessionless_data
+            self.bmc.log(f"open session refused with status 0x11 (algorithms {algorithms})")
+            return bytearray([request[0], 0x11, 0, 0]) + bytes(request[4:8])
+        self.suite, self.currhashlib, self.currhashlen = suite
+        self.integrityalgo, self.confalgo, self.sessionid, self.k1 = 0, 0, 0, None  # a re-opened session starts afresh
+        response = super().create_open_session_response(request)
+        response[16], response[24], response[32] = algorithms  # table 13-10: the algorithms accepted
+        return response
+
+    def _send_rakp2(self, data, password: str) -> None:
+        """RAKP message 2 (IPMI 2.0 section 13.21): the BMC's random number, GUID and key exchange code."""
+        self.Rm = bytes(data[8:24])
+        self.rolem = data[24]
+        self.username = bytes(data[28:28 + data[27]])
+        self.uuiddata = self.uuid.bytes
+        self.Rc = os.urandom(16)
+        self.kuid = password.encode("utf-8")
+        if self.kg is None:
+            self.kg = self.kuid
+        hmacdata = (bytes(self.clientsessionid) + bytes(self.managedsessionid) + self.Rm + self.Rc + self.uuiddata
+                    + bytes([self.rolem, len(self.username)]) + self.username)
+        authcode = hmac.new(self.kuid, hmacdata, self.currhashlib).digest()
+        payload = bytearray([data[0], 0, 0, 0]) + bytes(self.clientsessionid) + self.Rc + self.uuiddata + authcode
+        self.send_payload(payload, 0x13, retry=False)
+
+    def _got_rakp3(self, data):
+        """RAKP message 3: check the console's key exchange code, derive SIK, K1 and K2, answer RAKP4."""
+        if getattr(self, "Rc", None) is None:
+            return
+        role_name = bytes([self.rolem, len(self.username)]) + self.username
+        expected = hmac.new(self.kuid, self.Rc + bytes(self.clientsessionid) + role_name, self.currhashlib).digest()
+        if data[1] != 0 or not hmac.compare_digest(bytes(data[8:8 + len(expected)]), expected):
+            return  # as pyghmi's server: a refused or wrong RAKP3 is dropped
+        self.sik = hmac.new(self.kg, self.Rm + self.Rc + role_name, self.currhashlib).digest()
+        self.k1 = hmac.new(self.sik, b"\x01" * 20, self.currhashlib).digest()
+        self.k2 = hmac.new(self.sik, b"\x02" * 20, self.currhashlib).digest()
+        self.aeskey = self.k2[:16]
+        self.localsid = struct.unpack("<I", bytes(self.managedsessionid))[0]
+        self.ipmicallback = self.handle_client_request
+        self._send_rakp4(data[0], 0)
+
+    def _send_rakp4(self, tagvalue, statuscode):
+        """RAKP message 4: the integrity check value (HMAC-SHA1-96 or HMAC-SHA256-128), then the session is on."""
+        hmacdata = self.Rm + bytes(self.managedsessionid) + self.uuiddata
+        icv = hmac.new(self.sik, hmacdata, self.currhashlib).digest()[: self.currhashlen]
+        payload = bytearray([tagvalue, statuscode, 0, 0]) + bytes(self.clientsessionid) + icv
+        self.send_payload(payload, 0x15, retry=False)
+        # pyghmi's packet code tests these for truth and signs/checks with k1, currhashlib and currhashlen
+        self.confalgo = "aes"
+        self.integrityalgo = "sha256" if self.suite == 17 else "sha1"
+        self.sequencenumber = 1
+        self.sessionid = struct.unpack("<I", bytes(self.clientsessionid))[0]
+
+    def _handle_ipmi2_packet(self, data):
+        # fault {"mode": "stall_login", "step": "rakp1" | "rakp3" | "privilege"}: the BMC takes the
+        # login message and never answers it (RAKP1: no RAKP2; RAKP3: no RAKP4), as a hung BMC would
+        stall = _stall_step(self.bmc)
+        if stall and len(data) > 5 and (data[5] & 0x3F) == {"rakp1": 0x12, "rakp3": 0x14}.get(stall):
+            self.bmc.log(f"login stalled after {stall} (fault stall_login)")
+            return None
+        return super()._handle_ipmi2_packet(data)
+
     def handle_client_request(self, request):
+        if request["netfn"] == 6 and request["command"] == 0x3B and _stall_step(self.bmc) == "privilege":
+            self.bmc.log("login stalled at the privilege-level request (fault stall_login)")
+            return None
         if request["netfn"] == 6 and request["command"] == 0x3B:
             wanted = request["data"][0] & 0x0F
             if wanted == 0:
@@ -151,6 +234,7 @@ class LabServerSession(serversession.ServerSession):
             else:
                 code, level = 0, wanted
                 self.clientpriv = wanted
+            self.bmc.log(f"session privilege {level} (code {code:#x})")  # a login's last step: tests act on it
             return self._send_ipmi_net_payload(code=code, data=[level])
         if request["netfn"] == 6 and request["command"] == 0x3C:
             self.send_ipmi_response()
@@ -261,8 +345,8 @@ class LabBmc(pyghmi_bmc.Bmc):
             status = 0
             if self.faults.take("insufficient_resources"):
                 status = 0x01
-            elif algorithms != (1, 1, 1):
-                status = 0x11  # no matching cipher suite: only suite 3 here
+            elif algorithms not in CIPHER_SUITES:
+                status = 0x11  # no matching cipher suite: only suites 3 and 17 here
             if status:
                 self.log(f"open session refused with status {status:#x} (algorithms {algorithms})")
                 reply = bytes([tag, status, 0, 0]) + console_sid
@@ -271,6 +355,16 @@ class LabBmc(pyghmi_bmc.Bmc):
             LabServerSession(self.authdata, self.kg, sockaddr, self.serversocket, raw[16:], self.uuid, bmc=self)
             return
         return super().sessionless_data(data, sockaddr)
+
+    def send_cipher_suites(self, myaddr, mylun, clientaddr, clientlun, clientseq, data, sockaddr):
+        """Get Channel Cipher Suites (IPMI 2.0 section 22.15, table 22-19): suites 3 and 17 (pyghmi's lists 3)."""
+        index = data[22] & 0x3F if len(data) > 22 else 0
+        records = CIPHER_SUITE_RECORDS if index == 0 else b""
+        head = bytes([clientaddr, clientlun | (7 << 2)])
+        body = bytes([myaddr, mylun | clientseq << 2, 0x54, 0x00, 0x01]) + records
+        message = head + bytes([ipmisession._checksum(*head)]) + body + bytes([ipmisession._checksum(*body)])
+        header = b"\x06\x00\xff\x07\x06\x00" + b"\x00" * 8 + struct.pack("<H", len(message))
+        ipmisession._io_sendto(self.serversocket, header + message, sockaddr)
 
     def send_device_id(self, session):
         # manufacturer id 3 bytes, product id 2 bytes (IPMI 2.0 table 20-2)
@@ -342,6 +436,9 @@ class LabBmc(pyghmi_bmc.Bmc):
                 return self._activate_sol(request, session)
             if netfn == 6 and command == 0x49:
                 return self._deactivate_sol(request, session)
+            if netfn == 6 and command == 0x54:  # get channel cipher suites, inside a session
+                index = request["data"][2] & 0x3F if len(request["data"]) > 2 else 0
+                return session.send_ipmi_response(data=[0x01] + list(CIPHER_SUITE_RECORDS if index == 0 else b""))
             if netfn == 6 and command == 0x4A:  # get payload activation status
                 active = 1 if self.sol is not None else 0
                 return session.send_ipmi_response(data=[1, active, 0])

@@ -13,10 +13,12 @@ Operations (all answer within 100 ms; none blocks on a boot or shutdown):
     status                 -> {"power": "on"|"off", "os": "down"|"booting"|"up"|"stopping",
                                "boot_device": str, "boot_persistent": bool, "boot_uefi": bool,
                                "wol_packets": int, "power_changes": int, "name": str}
-    power  action=on|off|soft|reset|cycle
+    power  action=on|off|soft|soft_reboot|reset|cycle
                            hardware action as a BMC does it.  "soft" is the ACPI
                            power button: the OS shuts down after shutdown_delay,
-                           unless the machine is configured with acpi="ignore".
+                           unless the machine is configured with acpi="ignore";
+                           "soft_reboot" the same, then the machine starts again
+                           (Redfish GracefulRestart).
     bootdev device=<pyghmi boot device name> persistent=bool uefi=bool
     os_shutdown method=poweroff|halt|reboot
                            what the OS's own poweroff/halt/reboot commands do
@@ -27,6 +29,11 @@ Operations (all answer within 100 ms; none blocks on a boot or shutdown):
                            change behaviour at run time (tests, fault injection);
                            os_shutdown=ignore makes the OS's poweroff/halt/reboot
                            commands do nothing (a hung shutdown, for BMC fallback tests).
+    redfish_configure profile=generic|dell|boot_ignored
+              fault={"mode": "none"|"503"|"silent"|"slow"|"task", ...} session_limit=int
+                           switch the Redfish face's vendor profile, fault and session
+                           limit at run time (see redfish_bmc.py); status then carries
+                           them as "redfish" (with a "generation" that counts changes).
     wall message=str       what the OS's wall command does: the message goes to the
                            machine's console (never the host's terminals)
     os_log                 -> {"entries": [{"command": "wall"|"poweroff"|"halt"|"reboot",

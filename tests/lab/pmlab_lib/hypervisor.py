@@ -33,6 +33,7 @@ powers on). Guests start only on machines that are on.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -411,6 +412,7 @@ def _power(sockets: Dict[str, str]) -> Dict[str, Optional[str]]:
 
 def watch(config_path: str) -> None:
     import libvirt
+
     from pmlab_lib.control import ControlClient
 
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -454,11 +456,11 @@ def watch(config_path: str) -> None:
             was_running, is_running = before_running.get((host, child)), running.get((host, child), False)
             control = ControlClient(config["machines"][child], timeout=2)
             if was_running and not is_running and power[child] == "on":
-                _quiet(lambda: control.call("power", action="off"))  # the VM is gone, so is the machine
+                _quiet(functools.partial(control.call, "power", action="off"))  # the VM is gone, so is the machine
             elif before_power.get(child) == "on" and power[child] == "off" and is_running:
                 _quiet(dom.destroy)
             elif was_running is False and is_running and power[child] == "off":
-                _quiet(lambda: control.call("power", action="on"))
+                _quiet(functools.partial(control.call, "power", action="on"))
             elif before_power.get(child) == "off" and power[child] == "on" and not is_running and power.get(host) == "on":
                 _quiet(dom.create)
         before_power, before_running = power, running

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from pmlab_lib.control import ControlClient
 from pmlab_lib import sensors_defaults
+from pmlab_lib.control import ControlClient
 
 LAB_ROOT = Path(__file__).resolve().parent.parent
 SUBNET_PREFIX = "198.18"
@@ -80,6 +80,8 @@ class Machine:
     pid: int = 0
     bmc_pid: int = 0
     extra_pids: List[int] = field(default_factory=list)
+    redfish_port: int = 0  # the BMC's Redfish face (HTTPS on bmc_host), 0 without --redfish
+    redfish_pid: int = 0
 
     @property
     def hwmon_dir(self) -> Path:
@@ -99,6 +101,15 @@ class Machine:
 
     def power_state(self) -> str:
         return self.control.status()["power"]
+
+    @property
+    def redfish_url(self) -> str:
+        host = f"[{self.bmc_host}]" if ":" in self.bmc_host else self.bmc_host
+        return f"https://{host}:{self.redfish_port}"
+
+    def redfish_configure(self, **switches: Any) -> Dict[str, Any]:
+        """Switch the Redfish face at run time: profile=, fault=, session_limit= (see redfish_bmc.py)."""
+        return self.control.call("redfish_configure", **switches)
 
     def os_state(self) -> str:
         return self.control.status()["os"]
@@ -137,7 +148,8 @@ class Lab:
     """A running lab; see docs/lab.md."""
 
     def __init__(
-        self, lab_dir: Path, prefix: str, loopback: bool, machines: List[Machine], pids: List[int], namespaces: List[str], hypervisor: Any = None
+        self, lab_dir: Path, prefix: str, loopback: bool, machines: List[Machine], pids: List[int], namespaces: List[str], hypervisor: Any = None,
+        redfish: bool = False,
     ) -> None:
         self.lab_dir = Path(lab_dir)
         self.prefix = prefix
@@ -146,6 +158,7 @@ class Lab:
         self.pids = pids
         self.namespaces = namespaces
         self.hypervisor = hypervisor
+        self.redfish = redfish
 
     # ----- description ---------------------------------------------------
     @property
@@ -155,6 +168,11 @@ class Lab:
     @property
     def inventory_path(self) -> Path:
         return self.lab_dir / "inventory.yml"
+
+    @property
+    def redfish_ca(self) -> Path:
+        """The lab CA's certificate: what Redfish clients verify the BMCs' certificates with."""
+        return self.lab_dir / "redfish-ca" / "ca.pem"
 
     @property
     def ssh_key(self) -> Path:
@@ -185,11 +203,12 @@ class Lab:
         return subprocess.Popen(self._prefix() + list(argv), **kwargs)
 
     def ipmitool(
-        self, machine: Machine, *args: str, user: Optional[str] = None, password: Optional[str] = None, timeout: float = 30
+        self, machine: Machine, *args: str, user: Optional[str] = None, password: Optional[str] = None, timeout: float = 30,
+        cipher_suite: int = 3,
     ) -> subprocess.CompletedProcess:
         """Run the independent client ipmitool against a machine's BMC."""
         argv = [
-            "ipmitool", "-I", "lanplus", "-C", "3", "-N", "1", "-R", "2",
+            "ipmitool", "-I", "lanplus", "-C", str(cipher_suite), "-N", "1", "-R", "2",
             "-H", machine.bmc_host, "-p", str(machine.bmc_port),
             "-U", user or machine.bmc_user, "-P", password or machine.bmc_password,
         ] + list(args)
@@ -219,6 +238,7 @@ class Lab:
             "namespaces": self.namespaces,
             "machines": [m.to_json() for m in self.machines],
             "hypervisor": self.hypervisor,
+            "redfish": self.redfish,
         }
         (self.lab_dir / "lab.json").write_text(json.dumps(data, indent=2))
 
@@ -229,7 +249,9 @@ class Lab:
         for item in data["machines"]:
             item["state_dir"] = Path(item["state_dir"])
             machines.append(Machine(**item))
-        return cls(Path(lab_dir), data["prefix"], data["loopback"], machines, data["pids"], data["namespaces"], data.get("hypervisor"))
+        return cls(
+            Path(lab_dir), data["prefix"], data["loopback"], machines, data["pids"], data["namespaces"], data.get("hypervisor"), data.get("redfish", False)
+        )
 
     # ----- start -----------------------------------------------------------
     @classmethod
@@ -245,11 +267,14 @@ class Lab:
         hypervisor: Any = None,
         inventory: Optional[Path] = None,
         wol_password: Optional[str] = None,
+        redfish: bool = False,
     ) -> "Lab":
         if state not in ("on", "off"):
             raise ValueError("state must be on or off")
         if bmc not in ("lab", "ipmi_sim", None):
             raise ValueError("bmc must be lab, ipmi_sim or None")
+        if redfish and bmc is None:
+            raise ValueError("redfish needs a BMC: use bmc='lab' or bmc='ipmi_sim' with redfish=True")
         if not 1 <= machines <= 200:
             raise ValueError("machines must be between 1 and 200")
         lab_dir = Path(lab_dir or os.environ.get("PMLAB_DIR") or "/tmp/pmlab").resolve()
@@ -259,7 +284,7 @@ class Lab:
         if loopback is None:
             loopback = os.geteuid() != 0
         prefix = "pl" + hashlib.sha1(str(lab_dir).encode()).hexdigest()[:6]
-        lab = cls(lab_dir, prefix, loopback, [], [], [], hypervisor)
+        lab = cls(lab_dir, prefix, loopback, [], [], [], hypervisor, redfish)
         try:
             lab._build(machines, state, bmc, boot_delay, shutdown_delay, wol_password)
             if hypervisor:
@@ -287,10 +312,12 @@ class Lab:
             if self.loopback:
                 ip, ip6, netns = "127.0.0.1", None, None
                 bmc_host, bmc_port = "127.0.0.1", _free_port(socket.SOCK_DGRAM)
+                redfish_port = _free_port(socket.SOCK_STREAM) if self.redfish else 0
                 ssh_port, wol_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
             else:
                 ip, ip6, netns = f"{SUBNET_PREFIX}.0.{10 + index}", f"{SUBNET6}{10 + index:x}", f"{self.prefix}-m{index:02d}"
                 bmc_host, bmc_port = f"{SUBNET_PREFIX}.1.{10 + index}", 623
+                redfish_port = 443 if self.redfish else 0
                 ssh_port, wol_port = 22, 9
             self.machines.append(
                 Machine(
@@ -310,6 +337,7 @@ class Lab:
                     wol_port=wol_port,
                     serial_port=_free_port(socket.SOCK_STREAM) if self.loopback else 2300,
                     state_dir=state_dir,
+                    redfish_port=redfish_port,
                 )
             )
         self.save()
@@ -328,6 +356,8 @@ class Lab:
         self.save()
         if bmc:
             self._wait_ready([m.state_dir / "bmc-ready" for m in self.machines], "BMC")
+        if self.redfish:
+            self._start_redfish()
         self._write_known_hosts()
         self._write_inventory()
         if state == "on":
@@ -492,6 +522,39 @@ class Lab:
 
             ipmisim.wait_ready(config, proc)
 
+    def _start_redfish(self) -> None:
+        """The Redfish face of every BMC: a lab CA, a certificate per BMC, one HTTPS server per BMC."""
+        from pmlab_lib import redfish_tls
+
+        ca_folder = self.redfish_ca.parent
+        redfish_tls.make_ca(ca_folder, self.prefix)
+        for machine in self.machines:
+            addresses = [machine.bmc_host] if machine.bmc_host == "127.0.0.1" else [machine.bmc_host, "127.0.0.1"]
+            cert, key = redfish_tls.make_server_cert(ca_folder, machine.state_dir / "redfish-tls", machine.name, addresses)
+            config = dict(self._bmc_config(machine))
+            config.update(
+                {
+                    "redfish_address": machine.bmc_host,
+                    "redfish_port": machine.redfish_port,
+                    "cert_file": str(cert),
+                    "key_file": str(key),
+                    "redfish_log_file": str(machine.state_dir / "redfish.log"),
+                    "redfish_ready_file": str(machine.state_dir / "redfish-ready"),
+                }
+            )
+            (machine.state_dir / "redfish.json").write_text(json.dumps(config, indent=2))
+            argv = [sys.executable, "-m", "pmlab_lib.redfish_bmc", "--config", str(machine.state_dir / "redfish.json")]
+            if not self.loopback:
+                # beside the IPMI face: the machine's network namespace, not its mount namespace
+                argv = ["ip", "netns", "exec", machine.netns] + argv
+            log = open(machine.state_dir / "redfish-process.log", "ab")
+            proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=self._env())
+            log.close()
+            machine.redfish_pid = proc.pid
+            self.pids.append(proc.pid)
+        self.save()
+        self._wait_ready([m.state_dir / "redfish-ready" for m in self.machines], "Redfish BMC")
+
     def _wait_ready(self, files: List[Path], what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         pending = list(files)
@@ -503,7 +566,7 @@ class Lab:
                     logs = "\n".join(
                         (m.state_dir / name).read_text(errors="replace")[-2000:]
                         for m in self.machines
-                        for name in ("supervisor.log", "bmc-process.log")
+                        for name in ("supervisor.log", "bmc-process.log", "redfish-process.log")
                         if (m.state_dir / name).exists()
                     )
                     raise RuntimeError(f"a lab {what} process died while starting:\n{logs}")
@@ -547,6 +610,17 @@ class Lab:
                 "pm_wol_port": machine.wol_port,
                 "pm_lab_console_password": machine.console_password,
             }
+            if self.redfish:
+                # pm_bmc_port is the port of pm_bmc_protocol; the IPMI face stays reachable at pm_ipmi_port
+                hosts[machine.name].update(
+                    {
+                        "pm_bmc_protocol": "redfish",
+                        "pm_bmc_port": machine.redfish_port,
+                        "pm_redfish_port": machine.redfish_port,
+                        "pm_ipmi_port": machine.bmc_port,
+                        "pm_bmc_ca_path": str(self.redfish_ca),
+                    }
+                )
             if not self.loopback:
                 hosts[machine.name]["pm_wake_interface"] = CONTROLLER_IF  # the controller's side of the lab bridge
                 hosts[machine.name]["pm_ip6"] = machine.ip6
@@ -596,6 +670,7 @@ class Lab:
             lab_json.unlink()
         for machine in self.machines:
             shutil.rmtree(machine.state_dir, ignore_errors=True)
+        shutil.rmtree(self.redfish_ca.parent, ignore_errors=True)
         for name in ("inventory.yml", "known_hosts", "id_ed25519", "id_ed25519.pub"):
             path = self.lab_dir / name
             if path.exists():

@@ -32,6 +32,10 @@ from typing import Any, Dict, List, Optional
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 BOOT_DEVICES = ("default", "network", "hd", "safe", "cdrom", "bios", "floppy")
+# The Redfish face's run-time switches (see redfish_bmc.py); the machine keeps them
+# so the lab's control channel is the one place to change them.
+REDFISH_PROFILES = ("generic", "dell", "boot_ignored")
+REDFISH_FAULTS = ("none", "503", "silent", "slow", "task")
 DANGEROUS_COMMANDS = (
     "/usr/bin/systemctl",
     "/usr/sbin/poweroff",
@@ -126,6 +130,7 @@ class Machine:
         self.stopping = threading.Event()
         self.mac_bytes = bytes.fromhex(config.mac.replace(":", ""))
         self.my_mnt_ns = os.readlink("/proc/self/ns/mnt")
+        self.redfish: Dict[str, Any] = {"profile": "generic", "fault": {"mode": "none"}, "session_limit": 4, "generation": 0}
 
     # ----- power model -------------------------------------------------
     def _log(self, text: str) -> None:
@@ -211,6 +216,12 @@ class Machine:
                 self.os_stop("off", "acpi power button")
             else:
                 self._log("acpi power button ignored")
+        elif action == "soft_reboot":
+            # ACPI reboot request (Redfish GracefulRestart): the OS shuts down, then the machine starts again
+            if self.power == "on" and self.config.acpi == "honour":
+                self.os_stop("reboot", "acpi reboot request")
+            else:
+                self._log("acpi reboot request ignored")
         elif action in ("reset", "cycle"):
             with self.lock:
                 if self.power == "on":
@@ -456,7 +467,32 @@ class Machine:
             "boot_uefi": self.boot_uefi,
             "wol_packets": len(self.wol_log),
             "power_changes": self.power_changes,
+            "redfish": dict(self.redfish),
         }
+
+    def redfish_configure(self, request: Dict[str, Any]) -> None:
+        """Validate and apply the Redfish face's profile, fault and session limit."""
+        profile = request.get("profile")
+        if profile is not None and profile not in REDFISH_PROFILES:
+            raise ValueError(f"redfish profile {profile!r} is unknown; use one of {', '.join(REDFISH_PROFILES)}")
+        fault = request.get("fault")
+        if fault is not None:
+            if isinstance(fault, str):
+                fault = {"mode": fault}
+            if not isinstance(fault, dict) or fault.get("mode") not in REDFISH_FAULTS:
+                raise ValueError(f"redfish fault {fault!r} is unknown; use a mode of {', '.join(REDFISH_FAULTS)}")
+        limit = request.get("session_limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"redfish session_limit {limit!r} is not a positive integer")
+        with self.lock:
+            if profile is not None:
+                self.redfish["profile"] = profile
+            if fault is not None:
+                self.redfish["fault"] = dict(fault)
+            if limit is not None:
+                self.redfish["session_limit"] = limit
+            self.redfish["generation"] += 1  # fault counts start again
+            self._log(f"redfish face: {self.redfish}")
 
     def handle(self, request: Dict[str, Any]) -> Dict[str, Any]:
         op = request.get("op")
@@ -486,6 +522,9 @@ class Machine:
             for key in ("boot_delay", "shutdown_delay", "acpi", "os_shutdown", "wol_password", "console_password"):
                 if key in request:
                     setattr(self.config, key, request[key])
+            return self.status()
+        if op == "redfish_configure":
+            self.redfish_configure(request)
             return self.status()
         if op == "wall":
             message = str(request.get("message", ""))

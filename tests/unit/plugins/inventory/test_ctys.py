@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_formats import CtysFileError, EnumRecord
-from ansible_collections.ctys.pm.plugins.module_utils._ctys_inventory import SourceFile, Sources, build_inventory, collect_sources
+from ansible_collections.ctys.pm.plugins.module_utils._ctys.formats import CtysFileError, EnumRecord
+from ansible_collections.ctys.pm.plugins.plugin_utils.ctys_inventory import SourceFile, Sources, build_inventory, collect_sources
 
 
 def enum_line(**values):

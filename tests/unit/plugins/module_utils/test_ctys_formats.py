@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
+
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ctys_formats as f
+from ansible_collections.ctys.pm.plugins.module_utils._ctys import formats as f
 
 GENMCONF_EXAMPLE = """\
 #@#MAGICID-Linux
@@ -169,10 +171,15 @@ def test_semantic_lines_ignore_date_and_serial():
 # --- enum.fdb -------------------------------------------------------------------
 
 
+def _records(rows):
+    """enum_rows' field lists as EnumRecords, by field name (fields.FIELDS' order)."""
+    return [f.EnumRecord(**dict(zip(f.ENUM_FIELD_NAMES, parts)), line=number) for number, parts in rows]
+
+
 def test_enum_reference_example():
-    records, issues = f.parse_enum(ENUM_EXAMPLE + "\n", "enum.fdb")
-    assert issues == [] and len(records) == 1
-    r = records[0]
+    rows, issues = f.enum_rows(ENUM_EXAMPLE + "\n", "enum.fdb")
+    assert issues == [] and len(rows) == 1
+    r = _records(rows)[0]
     assert (r.host, r.session_type, r.label, r.id, r.mac, r.tcp) == (
         "lab02", "PM", "lab02", "/etc/ctys.d/pm.conf", "00:1A:2B:3C:4D:5E", "192.168.1.12")
     assert (r.sshport, r.netname, r.accelerator, r.ifname, r.netmask, r.gateway, r.relay) == (
@@ -180,7 +187,6 @@ def test_enum_reference_example():
     assert (r.arch, r.vram, r.vcpu, r.contextstrg, r.uid, r.gid, r.defhosts, r.defconsole) == (
         "x86_64", "4018M/3584M", "2/2", "Generated%by%genmconf.", "root", "root", "VNC", "VNC")
     assert r.to_line() == ENUM_EXAMPLE
-    assert f.format_enum(records + records) == ENUM_EXAMPLE + "\n"  # sort -u
 
 
 def test_enum_malformed_lines_are_named():
@@ -188,8 +194,8 @@ def test_enum_malformed_lines_are_named():
     bad_mac = ENUM_EXAMPLE.replace("00:1A:2B:3C:4D:5E", "00:1A:2B")
     no_name = ";PM" + ";" * 45
     text = "\n".join([ENUM_EXAMPLE, short, "", "# comment", bad_mac, no_name, ENUM_EXAMPLE + ";"])
-    records, issues = f.parse_enum(text, "db/enum.fdb")
-    assert len(records) == 2
+    rows, issues = f.enum_rows(text, "db/enum.fdb")
+    assert [number for number, _parts in rows] == [1, 7]
     assert [str(i) for i in issues] == [
         "db/enum.fdb:2: has 3 fields instead of 47; line skipped",
         "db/enum.fdb:5: MAC '00:1A:2B' (field 6) is not a MAC address; line skipped",
@@ -197,13 +203,24 @@ def test_enum_malformed_lines_are_named():
     ]
 
 
-def test_enum_rows_are_the_records_as_field_lists():
+def test_enum_rows_are_the_fields_with_the_mac_normalised():
     text = "\n".join([ENUM_EXAMPLE.replace("00:1A:2B:3C:4D:5E", "0-1a-2b-3c-4d-5e"), "short;line", ENUM_EXAMPLE + ";"])
     rows, issues = f.enum_rows(text, "e")
-    records, record_issues = f.parse_enum(text, "e")
-    assert [number for number, _parts in rows] == [r.line for r in records] == [1, 3]
-    assert [";".join(parts) for _number, parts in rows] == [r.to_line() for r in records] == [ENUM_EXAMPLE, ENUM_EXAMPLE]  # MAC normalised
-    assert issues == record_issues and [i.line for i in issues] == [2]
+    assert [number for number, _parts in rows] == [1, 3]
+    assert [";".join(parts) for _number, parts in rows] == [ENUM_EXAMPLE, ENUM_EXAMPLE]  # MAC normalised, trailing ';' dropped
+    assert [i.line for i in issues] == [2]
+
+
+def test_the_field_table_is_the_records_layout():
+    from ansible_collections.ctys.pm.plugins.module_utils._ctys import fields
+
+    assert f.ENUM_FIELD_NAMES == fields.ENUM_FIELD_NAMES and len(fields.FIELDS) == 47
+    assert [field.name for field in dataclass_fields(f.EnumRecord)][:47] == list(fields.ENUM_FIELD_NAMES)
+    # the fields the reference example names at their ctys positions (1-based in ctys's documentation)
+    assert (fields.E_MAC + 1, fields.E_TCP + 1, fields.E_SSHPORT + 1, fields.E_NETMASK + 1) == (6, 7, 27, 35)
+    # every host variable the inventory sets from a field, once
+    names = [field.host_var for field in fields.HOST_VAR_FIELDS]
+    assert len(names) == len(set(names)) and all(name.startswith("pm_") for name in names)
 
 
 def test_enum_records_from_a_config_one_per_interface_address():
@@ -220,24 +237,16 @@ def test_enum_records_from_a_config_one_per_interface_address():
 def test_macmap_reads_the_n_column_order_and_writes_sorted_upper_case():
     text = ("lab03;00:1a:2b:3c:4d:03;192.168.1.13;\nlab02;00:1A:2B:3C:4D:5E;192.168.1.12;\n# c\n\n"
             "bad;zz;1.2.3.4;\nonly\nx;00:1A:2B:3C:4D:5E;1.2.3;\nnoip;02:00:00:00:00:01\n")
-    entries, issues = f.parse_macmap(text, "m")
-    assert [(e.name, e.mac, e.ip) for e in entries] == [
-        ("lab03", "00:1A:2B:3C:4D:03", "192.168.1.13"), ("lab02", "00:1A:2B:3C:4D:5E", "192.168.1.12"), ("noip", "02:00:00:00:00:01", "")]
+    rows, issues = f.macmap_rows(text, "m")
+    assert rows == [("lab03", "00:1A:2B:3C:4D:03", "192.168.1.13", 1), ("lab02", "00:1A:2B:3C:4D:5E", "192.168.1.12", 2),
+                    ("noip", "02:00:00:00:00:01", "", 8)]
     assert [i.line for i in issues] == [5, 6, 7]
+    entries = [f.MacmapEntry(name, mac, ip) for name, mac, ip, _number in rows]
     assert f.format_macmap(entries) == "lab02;00:1A:2B:3C:4D:5E;192.168.1.12;\nlab03;00:1A:2B:3C:4D:03;192.168.1.13;\nnoip;02:00:00:00:00:01;;\n"
 
 
-def test_macmap_rows_are_the_entries_as_tuples():
-    text = "lab03;00:1a:2b:3c:4d:03;192.168.1.13;\nbad;zz;;\nnoip;02:00:00:00:00:01\n"
-    rows, issues = f.macmap_rows(text, "m")
-    entries, entry_issues = f.parse_macmap(text, "m")
-    expected = [("lab03", "00:1A:2B:3C:4D:03", "192.168.1.13", 1), ("noip", "02:00:00:00:00:01", "", 3)]
-    assert rows == [(e.name, e.mac, e.ip, e.line) for e in entries] == expected
-    assert issues == entry_issues and [i.line for i in issues] == [2]
-
-
 def test_macmap_written_is_read_by_pm_wake_lookup():
-    from ansible_collections.ctys.pm.plugins.module_utils import _wol
+    from ansible_collections.ctys.pm.plugins.module_utils._wol import packet as _wol
 
     text = f.format_macmap([f.MacmapEntry("lab01", "02:c7:5e:00:00:01", "198.18.0.11")])
     assert _wol.read_macmap(text)["lab01"] == {"mac": "02:c7:5e:00:00:01", "ip": "198.18.0.11"}

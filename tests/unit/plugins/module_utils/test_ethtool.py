@@ -10,13 +10,13 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ethtool
 from ansible_collections.ctys.pm.plugins.module_utils._errors import (
     PmInputError,
     PmPermissionError,
     PmStateError,
     PmUnsupportedError,
 )
+from ansible_collections.ctys.pm.plugins.module_utils._wol import ethtool as _ethtool
 
 FIXTURES = Path(__file__).resolve().parents[3] / "unit" / "fixtures" / "ethtool"
 GWOL, SWOL, GDRVINFO = 5, 6, 3

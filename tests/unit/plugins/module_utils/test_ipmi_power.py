@@ -5,15 +5,21 @@ from __future__ import annotations
 import time
 
 import pytest
+from pyghmi.ipmi.private import constants
+from pyghmi.ipmi.private.util import get_ipmi_error
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_power, _ipmi_session
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmError, PmInputError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmConnectionError, PmError, PmInputError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import errors
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import session as _ipmi_session
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi.retry import POLICY
 
 
 class FakeBmc:
     """A BMC's behaviour as pyghmi's Command would relay it."""
 
-    def __init__(self, power="off", login_error=None, busy=0, silent_login=False, lag=0, login_errors=()):
+    def __init__(self, power="off", login_error=None, busy=0, silent_login=False, lag=0, login_errors=(), refuse=None):
         self.power = power
         self.login_error = login_error
         self.login_errors = list(login_errors)  # one per login attempt, then login_error
@@ -23,6 +29,7 @@ class FakeBmc:
         self.lag = lag  # status reads before a power change shows
         self.pending = None
         self.commands = []
+        self.refuse = refuse  # completion code for every command
 
 
 class FakeCommand:
@@ -44,9 +51,11 @@ class FakeCommand:
     def raw_command(self, netfn, command, data=()):
         bmc = self.bmc
         bmc.commands.append((netfn, command, tuple(data)))
+        if bmc.refuse:
+            return answer_with_code(bmc.refuse, netfn, command)
         if bmc.busy:
             bmc.busy -= 1
-            return {"code": 0xC0, "error": "Node busy"}
+            return answer_with_code(0xC0, netfn, command)
         if (netfn, command) == (0, 1):
             if bmc.pending and bmc.lag <= 0:
                 bmc.power, bmc.pending = bmc.pending, None
@@ -59,7 +68,12 @@ class FakeCommand:
             return {"code": 0, "data": bytes([1, 5, 0, 0, 0, 0, 0])}
         if (netfn, command) == (0, 8):
             return {"code": 0, "data": b""}
-        return {"code": 0xC1, "error": "Invalid command"}
+        return answer_with_code(0xC1, netfn, command)
+
+
+def answer_with_code(code, netfn, command):
+    """An answer with a completion code, as pyghmi's session hands it over (its text from pyghmi's tables)."""
+    return {"code": code, "error": get_ipmi_error({"code": code, "netfn": netfn, "command": command})}
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +126,7 @@ def test_wrong_password_is_not_retried():
     with pytest.raises(PmAuthError) as caught:
         run({"b1": bmc}, bmc="b1")
     assert caught.value.msg.startswith("the BMC at b1:623 refused the password of user 'admin'")
-    assert bmc.commands == []
+    assert bmc.commands == [] and bmc.logins == 1
 
 
 def test_silent_bmc_fails_within_connect_timeout():
@@ -180,13 +194,80 @@ def test_boot_device_set_before_power_on():
     assert result["boot_device"] == {"device": "network", "persistent": False, "mode": "uefi"}
 
 
-def test_classification_of_error_texts():
-    from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
+CONN = BmcConnection.from_params({"bmc": "busy-rack-bmc", "user": "u"})
 
-    conn = BmcConnection.from_params({"bmc": "h", "user": "u"})
-    assert _ipmi_session.is_transient("timeout") and _ipmi_session.is_transient("Insufficient resources for session")
-    assert not _ipmi_session.is_transient("Incorrect password provided")
-    assert isinstance(_ipmi_session.classify_ipmi_error("insufficient privilege (completion code 0xd4)", conn), PmAuthError)
+
+@pytest.mark.parametrize(
+    "text,kind,transient",
+    [
+        (constants.rmcp_codes[0x01], errors.BmcOutOfSessionsError, True),
+        (constants.rmcp_codes[0x0B] + " in RAKP2", errors.BmcOutOfSessionsError, True),
+        (constants.rmcp_codes[0x11], errors.BmcCipherMismatchError, True),
+        ("timeout", errors.BmcNoAnswerError, True),
+        ("timeout while trying to get channel authentication capabalities", errors.BmcNoAnswerError, True),
+        ("Node Busy while trying to get channel authentication capabalities", errors.BmcBusyError, True),
+        ("Incorrect password provided", PmAuthError, False),
+        (constants.rmcp_codes[0x0D] + " in RAKP2", PmAuthError, False),
+        (constants.rmcp_codes[0x0A] + " reported in RAKP4", PmAuthError, False),
+        ("Invalid RAKP4 integrity code (wrong Kg?)", PmAuthError, False),
+        (constants.rmcp_codes[0x0E], PmConnectionError, False),
+        ("Unrecognized RMCP code 99", PmConnectionError, False),
+    ],
+)
+def test_login_refusals_are_classified_by_pyghmis_code_not_by_words(text, kind, transient):
+    error = errors.login_error(text, CONN)
+    assert error.__class__ is kind and error.transient is transient
+    assert "busy-rack-bmc:623" in error.msg  # the BMC is named; its name never decides the class
+
+
+@pytest.mark.parametrize(
+    "code,kind,transient",
+    [(0xC0, errors.BmcBusyError, True), (0xC3, errors.BmcBusyError, True), (0xFFFF, errors.BmcNoAnswerError, True),
+     (0xD4, PmAuthError, False), (0xC1, PmConnectionError, False), (0xCB, PmConnectionError, False)],
+)
+def test_completion_codes_are_classified_by_code(code, kind, transient):
+    error = errors.completion_error(code, get_ipmi_error({"code": code, "netfn": 0, "command": 1}) if code != 0xFFFF else "timeout", CONN)
+    assert error.__class__ is kind and error.transient is transient
+
+
+def test_exceptions_are_classified_by_type_and_pyghmis_code():
+    from pyghmi.exceptions import IpmiException
+
+    assert errors.exception_error(IpmiException("Session no longer connected"), CONN).__class__ is errors.BmcSessionLostError
+    assert errors.exception_error(IpmiException("Node Busy", 0xC0), CONN).__class__ is errors.BmcBusyError
+    assert errors.exception_error(IpmiException("busy busy busy"), CONN).transient is False
+    assert errors.exception_error(TimeoutError("timed out"), CONN).__class__ is errors.BmcNoAnswerError
+    assert errors.exception_error(ConnectionRefusedError("refused"), CONN).transient is False
+
+
+def test_a_permanent_login_refusal_from_a_bmc_named_busy_fails_at_the_first_try():
+    bmc = FakeBmc("on", login_error=constants.rmcp_codes[0x0E])  # Unauthorized GUID: permanent
+    with pytest.raises(PmConnectionError) as caught:
+        run({"busy-rack-bmc": bmc}, bmc="busy-rack-bmc", timeout=20)
+    assert bmc.logins == 1 and caught.value.msg == "IPMI with the BMC at busy-rack-bmc:623 failed: Unauthorized GUID"
+
+
+def test_a_permanent_command_error_from_a_bmc_named_busy_fails_at_the_first_try():
+    bmc = FakeBmc("on", refuse=0xC1)  # Invalid command
+    with pytest.raises(PmConnectionError) as caught:
+        run({"busy-rack-bmc": bmc}, bmc="busy-rack-bmc", timeout=20)
+    assert len(bmc.commands) == 1 and "kept failing" not in caught.value.msg
+    assert caught.value.msg.startswith("IPMI with the BMC at busy-rack-bmc:623 failed: Invalid command")
+
+
+def test_a_wrong_password_at_a_bmc_named_busy_fails_at_the_first_try():
+    bmc = FakeBmc("on", login_error="Incorrect password provided")
+    with pytest.raises(PmAuthError):
+        run({"busy-rack-bmc": bmc}, bmc="busy-rack-bmc", timeout=20)
+    assert bmc.logins == 1
+
+
+def test_the_policy_is_one_frozen_value():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        POLICY.cipher_tries = 99  # type: ignore[misc]
+    assert [round(pause, 3) for pause, _index in zip(POLICY.pauses(), range(7))] == [0.2, 0.3, 0.45, 0.675, 1.013, 1.519, 2.0]
 
 
 # Texts as pyghmi reports them (constants.rmcp_codes, session timeouts)
@@ -228,7 +309,7 @@ def test_a_spurious_cipher_mismatch_is_retried_a_few_times_only():
     never = FakeBmc("on", login_error=NO_CIPHER)
     with pytest.raises(PmError) as caught:
         run({"n": never}, bmc="n", cipher_suite="3", timeout=20)
-    assert "cipher suite" in caught.value.msg and never.logins == 1 + _ipmi_session._CIPHER_RETRIES
+    assert "cipher suite" in caught.value.msg and never.logins == POLICY.cipher_tries
 
 
 def test_explicit_suite_17_mismatch_and_wrong_password_are_not_retried():

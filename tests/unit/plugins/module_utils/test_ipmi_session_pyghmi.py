@@ -1,4 +1,4 @@
-"""The adjustments _ipmi_session makes to pyghmi itself (pinned 1.6.19)."""
+"""The adjustments _ipmi.session makes to pyghmi itself (pinned 1.6.19)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_session
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmUnsupportedError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import session as _ipmi_session
 
 pyghmi_session = pytest.importorskip("pyghmi.ipmi.private.session")
 

@@ -1,5 +1,5 @@
 """pm_sensors' backend: sources and fallbacks (the `sensors` command's output is the seam), sysfs trees,
-thresholds, ignore patterns, the verdict and fail_on."""
+thresholds, ignore patterns, the verdict and fail_on_health."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class FakeSensors:
 
 
 def run(fake=None, **params):
-    base = {"source": "auto", "thresholds": None, "ignore": [], "fail_on": "never", "set_facts": False, "hwmon_path": "/nonexistent/hwmon"}
+    base = {"source": "auto", "thresholds": None, "ignore": [], "fail_on_health": "never", "set_facts": False, "hwmon_path": "/nonexistent/hwmon"}
     base.update(params)
     fake = fake or FakeSensors({})
     return _sensors.run(base, fake, fake.which)
@@ -113,7 +113,7 @@ def test_source_sysfs_does_not_run_sensors(tmp_path):
 def test_bmc_without_source_ipmi_is_refused():
     with pytest.raises(PmInputError) as caught:
         run(bmc="192.0.2.10")
-    assert caught.value.msg == "bmc is only used with source 'ipmi', not with source 'auto'; set source: ipmi or leave bmc out"
+    assert caught.value.msg == "bmc is only used with source 'ipmi' or 'redfish', not with source 'auto'; set source: ipmi or leave bmc out"
 
 
 # ---------------------------------------------------------------- sysfs naming and errors
@@ -227,18 +227,18 @@ def test_bad_ignore_and_fail_on():
         run(ignore=[""])
     assert caught.value.msg.startswith("ignore '['']' is not valid; give a list of label patterns")
     with pytest.raises(PmInputError) as caught:
-        run(fail_on="always")
-    assert caught.value.msg == "fail_on 'always' is not valid; use one of never, warning, critical"
+        run(fail_on_health="always")
+    assert caught.value.msg == "fail_on_health 'always' is not valid; use one of never, warning, critical"
 
 
-# ---------------------------------------------------------------- verdict and fail_on
+# ---------------------------------------------------------------- verdict and fail_on_health
 def test_fail_on_critical_fails_with_the_readings_in_the_result():
     fake = FakeSensors({"-j": (0, fixture("sensors-json/1.json"), "")})
     with pytest.raises(PmError) as caught:
-        run(fake, fail_on="critical")
+        run(fake, fail_on_health="critical")
     error = caught.value
     assert error.msg.startswith(
-        "health is CRITICAL (5 critical, 15 warning readings), which fail_on 'critical' does not accept: "
+        "health is CRITICAL (5 critical, 15 warning readings), which fail_on_health 'critical' does not accept: "
         "nct6798-isa-02a0/SYSTIN critical: 120 °C >= crit 100 °C; "
     )
     assert error.msg.endswith("; and 15 more")
@@ -247,13 +247,13 @@ def test_fail_on_critical_fails_with_the_readings_in_the_result():
 
 def test_fail_on_warning_and_never():
     fake = FakeSensors({"-j": (0, fixture("sensors-json/1.json"), "")})
-    result = run(fake, ignore=["AUXTIN*", "SYSTIN"], fail_on="critical")
+    result = run(fake, ignore=["AUXTIN*", "SYSTIN"], fail_on_health="critical")
     assert result["health"] == "WARNING"
     with pytest.raises(PmError, match="^health is WARNING "):
-        run(fake, ignore=["AUXTIN*", "SYSTIN"], fail_on="warning")
-    assert run(fake, fail_on="never")["health"] == "CRITICAL"
+        run(fake, ignore=["AUXTIN*", "SYSTIN"], fail_on_health="warning")
+    assert run(fake, fail_on_health="never")["health"] == "CRITICAL"
     unknown = FakeSensors({"-j": (1, "{\n\n}\n", NO_SENSORS)})
-    assert run(unknown, fail_on="warning")["health"] == "UNKNOWN", "UNKNOWN never fails the task"
+    assert run(unknown, fail_on_health="warning")["health"] == "UNKNOWN", "UNKNOWN never fails the task"
 
 
 def test_set_facts_carries_the_verdict():

@@ -10,9 +10,11 @@ import json
 import time
 
 import pytest
+from pyghmi.ipmi.private.util import get_ipmi_error
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ipmi_session, _sensors
+from ansible_collections.ctys.pm.plugins.module_utils import _sensors
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmError, PmInputError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import session as _ipmi_session
 from pmlab_lib import sdr, sensors_defaults
 
 # Get Device ID: device 0x20, no device SDRs, IPMI 2.0, SDR repository supported
@@ -48,8 +50,8 @@ class FakeCommand:
         if handled is None:
             return {"code": 0xC1, "error": "Invalid command"}
         code, payload = handled
-        if code:
-            return {"code": code, "error": f"completion code {code:#x}"}
+        if code:  # the text pyghmi's session puts in an answer with a completion code
+            return {"code": code, "error": get_ipmi_error({"code": code, "netfn": netfn, "command": command})}
         if (netfn, command) == (0x04, 0x2D) and data[0] in self.bmc.unavailable:
             payload = [payload[0], 0x20] + payload[2:]
         return {"code": 0, "data": bytes(payload)}
@@ -101,7 +103,7 @@ def set_value(path, name, value):
 def run(fake, **params):
     FakeCommand.bmcs["b1"] = fake
     base = {"source": "ipmi", "bmc": "b1", "user": "admin", "password": "pw", "port": 623, "privilege": "administrator",
-            "cipher_suite": "auto", "connect_timeout": 2, "timeout": 5, "thresholds": None, "ignore": [], "fail_on": "never"}
+            "cipher_suite": "auto", "connect_timeout": 2, "timeout": 5, "thresholds": None, "ignore": [], "fail_on_health": "never"}
     base.update(params)
     return _sensors.run(base)
 
@@ -129,7 +131,7 @@ def test_a_temperature_above_critical_is_critical_with_the_bmcs_word(sensors_fil
     assert result["alarms"] == [{"chip": "bmc", "label": "CPU Temp", "kind": "temperature", "value": 97.0, "unit": "°C", "status": "critical",
                                  "reason": "97 °C >= crit 95 °C; the BMC reports upper non-critical threshold, upper critical threshold"}]
     with pytest.raises(PmError, match=r"^health is CRITICAL \(1 critical, 0 warning readings\)"):
-        run(FakeBmc(sensors_file), fail_on="critical")
+        run(FakeBmc(sensors_file), fail_on_health="critical")
 
 
 def test_warning_and_low_fan(sensors_file):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection, bmc_argument_spec
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection, bmc_argument_spec
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff, sleep_within
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmError, PmInputError, invalid_option
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
@@ -75,8 +75,11 @@ def test_bmc_connection_ipv6_address_is_bracketed():
         ({}, "bmc is missing; set bmc to"),
         ({"bmc": "h", "port": 70000}, "port '70000' is outside 1..65535"),
         ({"bmc": "h", "privilege": "root"}, "privilege 'root' is not valid; use one of user, operator, administrator"),
-        ({"bmc": "h", "cipher_suite": "99"}, "cipher_suite '99' is not valid; use auto or one of"),
-        ({"bmc": "h", "cipher_suite": "0"}, "cipher_suite '0' authenticates nothing; use 3 or 17, or set allow_unauthenticated: true"),
+        ({"bmc": "h", "cipher_suite": "99"}, "cipher_suite '99' is not valid; use auto, 3 or 17, the suites pyghmi negotiates"),
+        # pyghmi proposes only suites 17 and 3: 0 (no authentication), 1, 2, 15 and 16 would be silently replaced
+        ({"bmc": "h", "cipher_suite": "0"}, "cipher_suite '0' is not valid; use auto, 3 or 17, the suites pyghmi negotiates"),
+        ({"bmc": "h", "cipher_suite": "1"}, "cipher_suite '1' is not valid; use auto, 3 or 17"),
+        ({"bmc": "h", "cipher_suite": "16"}, "cipher_suite '16' is not valid; use auto, 3 or 17"),
         ({"bmc": "h", "connect_timeout": 0}, "connect_timeout '0' is not valid; use seconds above 0 and at most 3600"),
     ],
 )
@@ -86,16 +89,27 @@ def test_bmc_connection_rejects_bad_values(params, message):
     assert caught.value.msg.startswith(message)
 
 
-def test_cipher_suite_zero_allowed_only_when_asked():
-    conn = BmcConnection.from_params({"bmc": "h", "cipher_suite": "0", "allow_unauthenticated": True})
-    assert conn.cipher_suite == "0"
+@pytest.mark.parametrize("value,suite", [("auto", "auto"), ("3", "3"), (" 17 ", "17"), (None, "auto")])
+def test_cipher_suite_takes_what_pyghmi_negotiates(value, suite):
+    assert BmcConnection.from_params({"bmc": "h", "cipher_suite": value}).cipher_suite == suite
+
+
+def test_the_argument_spec_offers_the_suites_the_doc_fragment_documents():
+    import yaml
+
+    from ansible_collections.ctys.pm.plugins.doc_fragments.bmc import ModuleDocFragment
+
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    spec = bmc_argument_spec()
+    assert spec["cipher_suite"]["choices"] == documented["cipher_suite"]["choices"] == ["auto", "3", "17"]
+    assert "allow_unauthenticated" not in spec and "allow_unauthenticated" not in documented
 
 
 def test_argument_spec_marks_secrets_no_log_and_is_a_fresh_copy():
     spec = bmc_argument_spec()
     assert spec["password"]["no_log"] is True and spec["kg"]["no_log"] is True
     spec["port"]["default"] = 1
-    assert bmc_argument_spec()["port"]["default"] == 623
+    assert "default" not in bmc_argument_spec()["port"], "port's default depends on the protocol (623 IPMI, 443 Redfish)"
 
 
 class FakeClock:

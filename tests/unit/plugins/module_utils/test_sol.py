@@ -6,15 +6,16 @@ import re
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _sol
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import BmcConnection
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
 from ansible_collections.ctys.pm.plugins.module_utils._errors import (
     PmAuthError,
+    PmConnectionError,
     PmInputError,
     PmStateError,
     PmTimeoutError,
     PmUnsupportedError,
 )
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import sol as _sol
 
 CONN = {"bmc": "127.0.0.1", "port": 6230, "user": "admin", "password": "s3cret-pw"}
 
@@ -23,8 +24,9 @@ class FakeConsole:
     """Behaves like pyghmi.ipmi.console.Console towards its iohandler.
 
     ``script`` maps typed bytes to the console's answer; ``greeting`` is
-    printed once the session is up; ``error`` is reported instead of
-    connecting (as pyghmi does through the iohandler).
+    printed once the session is up; ``error`` (a report as ``_sol.reporting_console``
+    hands it on: pyghmi's text, the phase and the completion code) is reported
+    instead of connecting (as pyghmi does through the iohandler).
     """
 
     instances = []
@@ -43,7 +45,7 @@ class FakeConsole:
 
     def wait_for_rsp(self, timeout):
         if self.error:
-            self.handler({"error": self.error})
+            self.handler(dict(self.error))
             return
         if self.polls_until_connected > 0:
             self.polls_until_connected -= 1
@@ -139,20 +141,122 @@ def test_capture_without_until_runs_for_duration_and_reports_no_match():
     assert result["matched"] is False and result["output"] == "boot..."
 
 
+def report(text, phase, code=None):
+    return {"error": text, "phase": phase, "code": code}
+
+
 @pytest.mark.parametrize(
     "error,kind,message",
     [
-        ("SOL Session active for another client", PmStateError, "SOL on 127.0.0.1:6230 is held by another client; set takeover: true"),
-        ("SOL is disabled", PmUnsupportedError, "the BMC at 127.0.0.1:6230 offers no Serial-over-LAN console"),
-        ("Incorrect password provided", PmAuthError, "the BMC at 127.0.0.1:6230 refused user 'admin'"),
-        ("timeout", PmTimeoutError, "the BMC at 127.0.0.1:6230 did not answer"),
+        # pyghmi's texts as its Console prints them, with the phase and code reporting_console adds
+        (report("SOL Session active for another client", "activate", 0x80), PmStateError,
+         "SOL on 127.0.0.1:6230 is held by another client; set takeover: true"),
+        (report("SOL is disabled", "activate", 0x81), PmUnsupportedError, "the BMC at 127.0.0.1:6230 offers no Serial-over-LAN console"),
+        (report("Invalid command", "activate", 0xC1), PmUnsupportedError, "the BMC at 127.0.0.1:6230 offers no Serial-over-LAN console"),
+        (report("Maximum SOL session count reached", "activate", 0x82), PmStateError, "the BMC at 127.0.0.1:6230 has no free SOL session"),
+        (report("Insufficient privilege level or firmware firewall", "activate", 0xD4), PmAuthError,
+         "the BMC at 127.0.0.1:6230 refused privilege 'administrator' for user 'admin'"),
+        (report("timeout", "activate"), PmTimeoutError, "the BMC at 127.0.0.1:6230 did not answer"),
+        (report("Incorrect password provided", "login"), PmAuthError, "the BMC at 127.0.0.1:6230 refused the password of user 'admin'"),
+        (report("Unauthorized name in RAKP2", "login"), PmAuthError, "the BMC at 127.0.0.1:6230 does not know user 'admin'"),
+        (report("Invalid RAKP4 integrity code (wrong Kg?)", "login"), PmAuthError, "the BMC at 127.0.0.1:6230 refused the key"),
+        (report("timeout", "login"), PmTimeoutError, "the BMC at 127.0.0.1:6230 did not answer"),
+        (report("Session Disconnected", "session"), PmConnectionError, "the SOL session with the BMC at 127.0.0.1:6230 ended"),
     ],
 )
 def test_pyghmi_errors_become_clear_sentences(error, kind, message):
     with pytest.raises(kind) as caught:
         run({"steps": [{"send": "x"}], "takeover": False}, error=error)
-    assert caught.value.msg.startswith(message)
+    assert caught.value.msg.startswith(message), caught.value.msg
     assert "s3cret-pw" not in caught.value.msg
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # words the old classifier searched for, in texts that mean something else
+        report("Unrecognized RMCP code 23 in RAKP2", "login"),  # was "offers no Serial-over-LAN console"
+        report("SOL encountered Unrecognized error code 144", "activate", 0x90),  # ditto
+        report("Remote IPMI console disconnected: user logged out, timed out", "session"),  # was an auth error
+    ],
+)
+def test_classification_never_reads_words(error):
+    with pytest.raises(PmConnectionError) as caught:
+        run({"steps": [{"send": "x"}], "takeover": False}, error=error)
+    assert not isinstance(caught.value, (PmAuthError, PmTimeoutError)), caught.value.msg
+    assert caught.value.msg.startswith(("IPMI with the BMC at 127.0.0.1:6230 failed", "the SOL session with the BMC at 127.0.0.1:6230 ended")), caught.value.msg
+
+
+class FakeSession:
+    """The pyghmi Session under a real Console: answers Activate / Deactivate Payload with ``codes`` in turn."""
+
+    def __init__(self, *codes):
+        self.codes = list(codes)
+        self.commands = []
+        self.sol_handler = None
+        self.sessionid = 7
+
+    def raw_command(self, netfn, command, data=()):
+        self.commands.append((netfn, command))
+        code = self.codes.pop(0)
+        if code is None:
+            return {"error": "timeout", "code": 0xFFFF}
+        port = [0x6F, 0x02]  # 623, little-endian as pyghmi expects
+        return {"code": code, "data": [0, 0, 0, 0, 0xFF, 0, 0xFF, 0] + port + [0xFF, 0xFF]}
+
+    def register_keepalive(self, cmd, callback):
+        return 1
+
+    def unregister_keepalive(self, keepaliveid):
+        pass
+
+
+def real_console(session, force=False):
+    """pyghmi's own Console code (reporting_console's subclass), its login already done by ``session``."""
+    pytest.importorskip("pyghmi")
+    import threading
+
+    cls = _sol.reporting_console()
+    console = cls.__new__(cls)
+    reports = []
+    console.__dict__.update(
+        out_handler=reports.append, ipmi_session=session, force_session=force, retriedpayload=0, keepaliveid=None,
+        connected=False, broken=False, port=623, outputlock=threading.RLock(), pendingoutput=[], awaitingack=False,
+        activated=False, callgotsession=None,
+    )
+    return console, reports
+
+
+@pytest.mark.parametrize(
+    "codes,force,phase,code,kind",
+    [
+        ((0x80,), False, "activate", 0x80, PmStateError),  # held by another client, no take-over
+        ((0x80, 0x00, 0x80), True, "activate", 0x80, PmStateError),  # take-over tried once, still held
+        ((0x81,), False, "activate", 0x81, PmUnsupportedError),
+        ((0xC1,), False, "activate", 0xC1, PmUnsupportedError),
+        ((None,), False, "activate", 0xFFFF, PmTimeoutError),
+    ],
+)
+def test_pyghmi_console_reports_carry_phase_and_code(codes, force, phase, code, kind):
+    """Drives pyghmi's real Console._got_session: fails when pyghmi changes how activation reports."""
+    session = FakeSession(*codes)
+    console, reports = real_console(session, force)
+    console._got_session({})
+    assert len(reports) == 1 and (reports[0]["phase"], reports[0]["code"]) == (phase, code), reports
+    assert [command for _netfn, command in session.commands] == ([0x48, 0x49, 0x48] if force else [0x48])
+    assert vars(session).get("raw_command") is None  # the recording wrapper is gone again
+    assert isinstance(_sol.classify(reports[0], BmcConnection.from_params(CONN)), kind)
+
+
+def test_pyghmi_console_reports_a_failed_login_and_a_lost_session():
+    console, reports = real_console(FakeSession())
+    console._got_session({"error": "Incorrect password provided"})
+    assert reports == [{"error": "Incorrect password provided", "phase": "login", "code": None}]
+    console, reports = real_console(FakeSession(0x00))
+    console._got_session({})
+    assert console.connected and reports == []
+    console._print_error("Connection lost")  # as pyghmi's _sendoutput does after five unanswered tries
+    assert reports == [{"error": "Connection lost", "phase": "session", "code": None}]
 
 
 def test_login_that_never_completes_is_bounded_by_connect_timeout():

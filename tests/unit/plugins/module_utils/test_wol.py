@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _wol
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
+from ansible_collections.ctys.pm.plugins.module_utils._wol import packet as _wol
 
 
 def test_magic_packet_is_exactly_102_bytes_plus_password():

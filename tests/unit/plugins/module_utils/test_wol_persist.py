@@ -10,8 +10,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from ansible_collections.ctys.pm.plugins.module_utils import _wol_persist
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmStateError
+from ansible_collections.ctys.pm.plugins.module_utils._wol import persist as _wol_persist
 
 MAC = "00:1b:21:3c:4d:5e"
 G, S, U, F = 0x20, 0x40, 0x02, 0x80

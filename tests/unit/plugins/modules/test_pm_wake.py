@@ -3,6 +3,7 @@ opening a TCP port on their own 127.0.0.x address when their magic packet arrive
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -10,10 +11,11 @@ from typing import Dict, List
 
 import pytest
 import yaml
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ctys.pm.plugins.module_utils import _wake
-from ansible_collections.ctys.pm.plugins.modules import pm_wake
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError, PmStateError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.modules import pm_wake
 
 # the module's documented defaults: what AnsibleModule hands the backend for options left out
 DEFAULTS = {name: spec.get("default") for name, spec in yaml.safe_load(pm_wake.DOCUMENTATION)["options"].items()}
@@ -128,10 +130,45 @@ def test_wakes_a_machine_and_waits_until_its_port_answers(segment):
 
 def test_secureon_password_travels_after_the_102_bytes(segment):
     seg = segment(1)
-    _wake.run(params(seg, mac=["001a.2b3c.4d5e"], password="192.0.2.1", wait=False, repeat=1))
+    _wake.run(params(seg, mac=["001a.2b3c.4d5e"], secureon_password="192.0.2.1", wait=False, repeat=1))
     got = seg.settle()
     assert [len(p) for p in got] == [106] and got[0][102:] == bytes([192, 0, 2, 1])
     assert got[0][6:12] == bytes.fromhex("001a2b3c4d5e")
+
+
+def run_main(args, capsys):
+    """pm_wake.main() through a real AnsibleModule; returns the module's JSON result."""
+    with patch_module_args(dict(args)), pytest.raises(SystemExit):
+        pm_wake.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_option_secureon_password_reaches_the_wire(segment, capsys):
+    seg = segment(1)
+    result = run_main({"mac": [FIXTURE_MACS[0]], "broadcast": "127.0.0.1", "port": seg.port, "repeat": 1,
+                       "secureon_password": "01:02:03:04:05:06"}, capsys)
+    got = seg.settle()
+    assert result.get("failed") is not True, result
+    assert [len(p) for p in got] == [108] and got[0][102:] == bytes.fromhex("010203040506")
+    assert result["packets"][0]["bytes"] == 108 and "01:02:03:04:05:06" not in json.dumps(result)
+
+
+def test_module_refuses_password_so_a_bmc_password_never_becomes_secureon(segment, capsys):
+    """pm_wake has no option (and no alias) password: a BMC password set for a play cannot travel as SecureOn."""
+    seg = segment(1)
+    result = run_main({"mac": [FIXTURE_MACS[0]], "broadcast": "127.0.0.1", "port": seg.port, "repeat": 1,
+                       "password": "010203040506"}, capsys)
+    assert result["failed"] is True and "Unsupported parameters" in result["msg"] and "password" in result["msg"]
+    assert "010203040506" not in result["msg"]
+    assert seg.settle() == []
+
+
+def test_module_names_secureon_password_in_its_error(segment, capsys):
+    seg = segment(1)
+    result = run_main({"mac": [FIXTURE_MACS[0]], "broadcast": "127.0.0.1", "port": seg.port, "secureon_password": "hunter2"}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith("secureon_password is not a SecureOn password; use 4 bytes") and "hunter2" not in json.dumps(result)
+    assert seg.settle() == []
 
 
 def test_running_machine_gets_no_packet_and_no_change(segment):
@@ -226,7 +263,7 @@ def test_name_from_macmap_watches_its_ip(tmp_path):
         ({}, "mac and name are both missing; give mac, or name to look up in ethers or macmap"),
         ({"mac": [FIXTURE_MACS[0]], "stagger": -1}, "stagger '-1' is not valid"),
         ({"mac": [FIXTURE_MACS[0]], "repeat": 0}, "repeat '0' is not valid; use a count from 1 to 100 such as 3"),
-        ({"mac": [FIXTURE_MACS[0]], "password": "hunter2"}, "password is not a SecureOn password; use 4 bytes"),
+        ({"mac": [FIXTURE_MACS[0]], "secureon_password": "hunter2"}, "secureon_password is not a SecureOn password; use 4 bytes"),
     ],
 )
 def test_bad_input_is_one_sentence_and_sends_nothing(segment, extra, message):

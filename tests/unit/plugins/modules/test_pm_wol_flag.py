@@ -15,7 +15,7 @@ import yaml
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.ctys.pm.plugins.module_utils import _ethtool
+from ansible_collections.ctys.pm.plugins.module_utils._wol import ethtool as _ethtool
 from ansible_collections.ctys.pm.plugins.modules import pm_wol_flag
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ethtool"
