@@ -38,13 +38,14 @@ export PMLAB_DIR := $(LAB_DIR)
 export PYTHONDONTWRITEBYTECODE := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: help deps apt venv collection demo test sanity lint unit integration pytest \
+.PHONY: help deps apt venv collection demo test fuzz sanity lint unit integration pytest \
 	ee-check molecule changelog-lint compat compat-venv bench lab-up lab-down lab-status clean \
 	latest-venv ansible-test-integration ansible-test-units docs
 
 help:
 	@echo "make demo        install, start the lab, run playbooks/demo.yml"
 	@echo "make test        sanity + ansible-lint + EE check + molecule + compat + pytest (unit, lab, integration, reliability)"
+	@echo "make fuzz        the property tests alone (make test runs them beside the checks)"
 	@echo "make compat      the tests marked compat, run with the oldest ansible-core supported ($(COMPAT_CORE))"
 	@echo "make docs        build the docsite (antsibull-docs, Sphinx) in .build/docs/build/html"
 	@echo "make bench       run every benchmark in bench/ and print their tables"
@@ -83,8 +84,22 @@ demo: deps
 	$(PMLAB) exec -- ansible-playbook -i $(LAB_DIR)/inventory.yml $(ROOT)/playbooks/demo.yml; \
 	  rc=$$?; $(PMLAB) down; exit $$rc
 
+# The property tests (10,000 cases per parser, issue 10: about 10 min on one core) run beside the checks,
+# which leave the other core mostly idle; their log is printed at the end. The main pytest run skips them.
+FUZZ_TESTS = $(sort $(wildcard tests/reliability/test_fuzz_*.py))
+
 test: deps
-	$(MAKE) --no-print-directory sanity ansible-test-integration lint ee-check changelog-lint docs molecule compat pytest
+	@rm -f $(BUILD)/fuzz.rc; \
+	( rc=0; $(PY) -m pytest $(FUZZ_TESTS) >$(BUILD)/fuzz.log 2>&1 </dev/null || rc=$$?; echo $$rc >$(BUILD)/fuzz.rc ) & fuzz=$$!; \
+	rc=0; { $(MAKE) --no-print-directory sanity ansible-test-integration lint ee-check changelog-lint docs molecule compat && \
+	  $(MAKE) --no-print-directory pytest SKIP_FUZZ=1; } || rc=$$?; \
+	wait $$fuzz; echo "== property tests ($(words $(FUZZ_TESTS)) files, run beside the checks; log in .build/fuzz.log) =="; \
+	tail -n 5 $(BUILD)/fuzz.log; fuzz_rc=$$(cat $(BUILD)/fuzz.rc 2>/dev/null || echo 1); \
+	if [ $$fuzz_rc -eq 5 ]; then echo "make test: the property tests collected nothing" >&2; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$fuzz_rc
+
+fuzz: deps
+	$(PY) -m pytest $(FUZZ_TESTS)
 
 # ansible-test needs the tree at ansible_collections/ctys/pm: it runs on a copy (tests/ansible-test.sh).
 # Sanity with the pinned ansible-core, the oldest (COMPAT_CORE) and the newest (LATEST_CORE) supported.
@@ -151,7 +166,7 @@ compat: deps compat-venv
 # which reports exit 5 (nothing collected) as the failure it is ("|| rc=": the shell runs with -e).
 pytest: deps
 	@rm -f $(BUILD)/pytest.rc
-	@rc=0; $(PY) -m pytest tests/unit tests/lab tests/integration tests/reliability || rc=$$?; \
+	@rc=0; $(PY) -m pytest tests/unit tests/lab tests/integration tests/reliability $(if $(SKIP_FUZZ),$(addprefix --ignore=,$(FUZZ_TESTS))) || rc=$$?; \
 	  echo $$rc > $(BUILD)/pytest.rc; exit $$rc
 
 unit: deps

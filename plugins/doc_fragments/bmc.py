@@ -89,7 +89,8 @@ options:
   connect_timeout:
     description:
       - Seconds to wait for the BMC to answer the session set-up, login included.
-      - A dead or silent BMC fails within this time with a message naming host and port.
+      - A dead or silent BMC fails within this time with a message naming host and port; with O(protocol=auto) the
+        Redfish probe comes first, so such a BMC costs up to min(O(connect_timeout), 3 s) more.
       - A BMC that stalls in any login step costs only its own O(connect_timeout); the other BMCs of a fleet
         finish as if it were not there.
     type: float

@@ -56,12 +56,12 @@ def check_interface_name(value: object, option: str = "interface") -> str:
     return text
 
 
-def check_port(value: object, option: str = "port") -> int:
-    """Return ``value`` as a TCP/UDP port number, else raise."""
+def check_port(value: object, option: str = "port", example: int = 9) -> int:
+    """Return ``value`` as a TCP/UDP port number, else raise (``example``: the usual port, named in the message)."""
     try:
         port = int(str(value))
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise PmInputError(f"{option} '{value}' is outside 1..65535; use a port number such as 9")
+        raise PmInputError(f"{option} '{value}' is outside 1..65535; use a port number such as {example}")
     return port

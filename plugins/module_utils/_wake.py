@@ -107,7 +107,7 @@ def run(params: Dict[str, Any], check_mode: bool = False, reader: Callable[[str]
         raise PmInputError(f"stagger '{stagger}' is not valid; use how many machines to wake per stagger_interval, such as 5, or 0 for all at once")
     spec = PollSpec(
         kind=params.get("poll") or "ping",
-        port=check_port(_given(params, "poll_port", 22), "poll_port"),
+        port=check_port(_given(params, "poll_port", 22), "poll_port", 22),
         ssh_user=params.get("ssh_user"),
         ssh_key=params.get("ssh_key"),
         ssh_password=params.get("ssh_password"),

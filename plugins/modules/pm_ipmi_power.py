@@ -16,7 +16,7 @@ description:
   - Retries transient faults (timeouts, "insufficient resources for session", node busy) with back-off;
     authentication and privilege errors fail at once and say what to check.
   - Fleet mode (O(targets)) handles many BMCs in one task, concurrently, with one result per target.
-  - IPMI only (O(protocol) other than V(ipmi) is refused; the Redfish options are ignored). M(ctys.pm.pm_power) does the same
+  - IPMI only (O(protocol) or O(targets[].protocol) other than V(ipmi) is refused; the Redfish options are ignored). M(ctys.pm.pm_power) does the same
     over IPMI and Redfish.
   - This is the IPMI half of ctys-PM's "boot and shutdown of local and remote machines"; ctys never implemented IPMI.
   - Runs where the task runs, normally the controller (C(delegate_to=localhost)); it needs C(pyghmi) there.
@@ -24,6 +24,8 @@ requirements:
   - pyghmi >= 1.6.19, < 1.7 (Python library) on the host that runs the task, normally the controller.
 extends_documentation_fragment:
   - ctys.pm.bmc
+  - ctys.pm.power
+  - ctys.pm.fleet.POWER
   - ctys.pm.attributes
   - ctys.pm.attributes.ACTIONGROUP_BMC
   - ctys.pm.attributes.NETWORK
@@ -34,89 +36,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows power state and boot device before and after (single target).
-options:
-  state:
-    description:
-      - V(on) powers on; V(off) is a hard power off; V(soft) asks the OS to shut down (ACPI power button) and waits for off.
-      - V(reset) and V(cycle) need a running machine (they fail on a machine that is off).
-      - V(boot) powers on a machine that is off and resets one that is on (ctys "when the PM is running it is rebooted, else booted").
-      - V(query) changes nothing.
-      - V(on), V(off), V(soft) and V(query) change nothing when the machine is already so.
-    type: str
-    choices: ['on', 'off', soft, reset, cycle, boot, query]
-    default: query
-  wait:
-    description: Wait until the BMC reports the target power state.
-    type: bool
-    default: true
-  timeout:
-    description:
-      - Seconds the whole task may take, logins, retries and waiting included.
-      - A hard bound; the task returns by then plus at most 1 s, with a result for every target (see the notes).
-    type: float
-    default: 300
-  boot_device:
-    description:
-      - Boot device to set before the power action. V(bios) enters the firmware setup; V(default) clears the override.
-      - Changes nothing when the BMC already has this setting.
-    type: str
-    choices: [network, hd, cdrom, bios, floppy, safe, default]
-  boot_persistent:
-    description: Keep O(boot_device) for all future boots instead of the next one only.
-    type: bool
-    default: false
-  boot_mode:
-    description: Firmware boot mode to request with O(boot_device). Unset keeps what the BMC has.
-    type: str
-    choices: [legacy, uefi]
-  targets:
-    description:
-      - Fleet mode. A list of BMCs; for every key a target does not set, the top-level option is the default.
-      - All targets are handled concurrently; one dead BMC never delays the others beyond its own O(connect_timeout).
-      - Mutually exclusive with O(bmc).
-    type: list
-    elements: dict
-    suboptions:
-      bmc:
-        description: Host name or address of the BMC.
-        type: str
-        aliases: [host]
-      name:
-        description: Name for this target in the results (default O(targets[].bmc)).
-        type: str
-      port:
-        description: RMCP+ port.
-        type: int
-      user:
-        description: BMC user.
-        type: str
-      password:
-        description: Password of the user.
-        type: str
-      kg:
-        description: BMC key (K_g).
-        type: str
-      privilege:
-        description: Session privilege.
-        type: str
-        choices: [user, operator, administrator]
-      cipher_suite:
-        description: Cipher suite, as O(cipher_suite).
-        type: str
-      connect_timeout:
-        description: Login timeout in seconds.
-        type: float
-      state:
-        description: Power state for this target.
-        type: str
-        choices: ['on', 'off', soft, reset, cycle, boot, query]
-  fail_on:
-    description:
-      - In fleet mode, when the task fails. V(any) if one target failed, V(all) only if every target failed,
-        V(never) to report failures in RV(results) only.
-    type: str
-    choices: [any, all, never]
-    default: any
 seealso:
   - module: ctys.pm.pm_power
   - module: ctys.pm.pm_wake
@@ -221,38 +140,14 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, require_ipmi
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, power_argument_spec, require_ipmi
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
 def main() -> None:
     argument_spec = bmc_argument_spec()
-    argument_spec.update(
-        state={"type": "str", "default": "query", "choices": list(_ipmi_power.STATES)},
-        wait={"type": "bool", "default": True},
-        timeout={"type": "float", "default": 300},
-        boot_device={"type": "str", "choices": list(_ipmi_power.BOOT_DEVICES)},
-        boot_persistent={"type": "bool", "default": False},
-        boot_mode={"type": "str", "choices": list(_ipmi_power.BOOT_MODES)},
-        targets={
-            "type": "list",
-            "elements": "dict",
-            "options": {
-                "bmc": {"type": "str", "aliases": ["host"]},
-                "name": {"type": "str"},
-                "port": {"type": "int"},
-                "user": {"type": "str"},
-                "password": {"type": "str", "no_log": True},
-                "kg": {"type": "str", "no_log": True},
-                "privilege": {"type": "str", "choices": ["user", "operator", "administrator"]},
-                "cipher_suite": {"type": "str"},
-                "connect_timeout": {"type": "float"},
-                "state": {"type": "str", "choices": list(_ipmi_power.STATES)},
-            },
-        },
-        fail_on={"type": "str", "default": "any", "choices": ["any", "all", "never"]},
-    )
+    argument_spec.update(power_argument_spec(_ipmi_power.STATES, _ipmi_power.BOOT_DEVICES, _ipmi_power.BOOT_MODES))
     module = AnsibleModule(
         argument_spec=argument_spec,
         mutually_exclusive=[("bmc", "targets")],

@@ -29,6 +29,8 @@ requirements:
   - Redfish needs only the Python standard library.
 extends_documentation_fragment:
   - ctys.pm.bmc
+  - ctys.pm.power
+  - ctys.pm.fleet.POWER
   - ctys.pm.attributes
   - ctys.pm.attributes.ACTIONGROUP_BMC
   - ctys.pm.attributes.NETWORK
@@ -39,107 +41,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows power state and boot device before and after (single target).
-options:
-  state:
-    description:
-      - V(on) powers on; V(off) is a hard power off; V(soft) asks the OS to shut down (ACPI power button) and waits for off.
-      - V(reset) and V(cycle) need a running machine (they fail on a machine that is off).
-      - V(boot) powers on a machine that is off and resets one that is on (ctys "when the PM is running it is rebooted, else booted").
-      - V(query) changes nothing.
-      - V(on), V(off), V(soft) and V(query) change nothing when the machine is already so.
-    type: str
-    choices: ['on', 'off', soft, reset, cycle, boot, query]
-    default: query
-  wait:
-    description: Wait until the BMC reports the target power state.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds the whole task may take, protocol probe, logins, retries and waiting included.
-    type: float
-    default: 300
-  boot_device:
-    description:
-      - Boot device to set before the power action. V(bios) enters the firmware setup; V(default) clears the override.
-      - Over Redfish V(network), V(hd), V(cdrom), V(bios) and V(floppy) are C(Pxe), C(Hdd), C(Cd), C(BiosSetup) and C(Floppy),
-        checked against the values the BMC allows; V(safe) exists on IPMI only. The setting is read back, and a BMC that
-        ignores it fails the task saying so.
-      - Changes nothing when the BMC already has this setting.
-    type: str
-    choices: [network, hd, cdrom, bios, floppy, safe, default]
-  boot_persistent:
-    description: Keep O(boot_device) for all future boots instead of the next one only (Redfish C(Continuous) instead of C(Once)).
-    type: bool
-    default: false
-  boot_mode:
-    description: Firmware boot mode to request with O(boot_device). Unset keeps what the BMC has.
-    type: str
-    choices: [legacy, uefi]
-  targets:
-    description:
-      - Fleet mode. A list of BMCs; for every key a target does not set, the top-level option is the default.
-      - All targets are handled concurrently, IPMI and Redfish ones at the same time, with one TLS context for the task;
-        one dead BMC never delays the others beyond its own O(connect_timeout).
-      - Mutually exclusive with O(bmc).
-    type: list
-    elements: dict
-    suboptions:
-      bmc:
-        description: Host name or address of the BMC.
-        type: str
-        aliases: [host]
-      name:
-        description: Name for this target in the results (default O(targets[].bmc)).
-        type: str
-      protocol:
-        description: Protocol for this target, as O(protocol).
-        type: str
-        choices: [ipmi, redfish, auto]
-      port:
-        description: Port, as O(port).
-        type: int
-      user:
-        description: BMC user.
-        type: str
-      password:
-        description: Password of the user.
-        type: str
-      kg:
-        description: BMC key (K_g), IPMI only.
-        type: str
-      privilege:
-        description: Session privilege, IPMI only.
-        type: str
-        choices: [user, operator, administrator]
-      cipher_suite:
-        description: Cipher suite, as O(cipher_suite), IPMI only.
-        type: str
-      connect_timeout:
-        description: Login timeout in seconds.
-        type: float
-      validate_certs:
-        description: As O(validate_certs), Redfish only.
-        type: bool
-      ca_path:
-        description: As O(ca_path), Redfish only.
-        type: path
-      certificate_fingerprint:
-        description: As O(certificate_fingerprint), Redfish only.
-        type: str
-      resource_id:
-        description: As O(resource_id), Redfish only.
-        type: str
-      state:
-        description: Power state for this target.
-        type: str
-        choices: ['on', 'off', soft, reset, cycle, boot, query]
-  fail_on:
-    description:
-      - In fleet mode, when the task fails. V(any) if one target failed, V(all) only if every target failed,
-        V(never) to report failures in RV(results) only.
-    type: str
-    choices: [any, all, never]
-    default: any
 notes:
   - Over Redfish, O(kg), O(privilege) and O(cipher_suite) are not used (the BMC account's role decides what it may do);
     over IPMI, O(validate_certs), O(ca_path), O(certificate_fingerprint) and O(resource_id) are not used.
@@ -269,42 +170,13 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import power as _bmc_power
-from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import PROTOCOLS, bmc_argument_spec
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, power_argument_spec
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
 def main() -> None:
     argument_spec = bmc_argument_spec()
-    argument_spec.update(
-        state={"type": "str", "default": "query", "choices": list(_bmc_power.STATES)},
-        wait={"type": "bool", "default": True},
-        timeout={"type": "float", "default": 300},
-        boot_device={"type": "str", "choices": list(_bmc_power.BOOT_DEVICES)},
-        boot_persistent={"type": "bool", "default": False},
-        boot_mode={"type": "str", "choices": list(_bmc_power.BOOT_MODES)},
-        targets={
-            "type": "list",
-            "elements": "dict",
-            "options": {
-                "bmc": {"type": "str", "aliases": ["host"]},
-                "name": {"type": "str"},
-                "protocol": {"type": "str", "choices": list(PROTOCOLS)},
-                "port": {"type": "int"},
-                "user": {"type": "str"},
-                "password": {"type": "str", "no_log": True},
-                "kg": {"type": "str", "no_log": True},
-                "privilege": {"type": "str", "choices": ["user", "operator", "administrator"]},
-                "cipher_suite": {"type": "str"},
-                "connect_timeout": {"type": "float"},
-                "validate_certs": {"type": "bool"},
-                "ca_path": {"type": "path"},
-                "certificate_fingerprint": {"type": "str"},
-                "resource_id": {"type": "str"},
-                "state": {"type": "str", "choices": list(_bmc_power.STATES)},
-            },
-        },
-        fail_on={"type": "str", "default": "any", "choices": ["any", "all", "never"]},
-    )
+    argument_spec.update(power_argument_spec(_bmc_power.STATES, _bmc_power.BOOT_DEVICES, _bmc_power.BOOT_MODES))
     module = AnsibleModule(
         argument_spec=argument_spec,
         mutually_exclusive=[("bmc", "targets")],

@@ -1,44 +1,37 @@
-"""pm_power against the lab's Redfish face and an IPMI-only lab BMC, through ansible.
+"""pm_power against the lab's Redfish face, an IPMI-only lab BMC and sushy-emulator, through ansible.
 
 What the module did is read back by the machine itself (``m.control.status()``),
 by an independent HTTP client (curl with the lab CA) and by ipmitool (boot
 flags). The labs are namespaced (BMCs on 443 and 623, as real ones), so the
-module runs in the lab's controller namespace.
+module runs in the lab's controller namespace; the ``protocol: auto`` tests
+against a silent or closed TCP port use a loopback lab and a socket of their
+own on 127.0.0.1, and sushy-emulator (``--fake``, TLS) listens on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import socket
 import subprocess
-from typing import Any, Dict, Tuple
+import threading
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from pmtest.ansible_run import run_module
+from pmtest.ansible_run import run_module, run_playbook
+from pmtest.redfish_lab import Sushy, free_port, lab_curl, lab_fixture, lab_get, redfish_power, sessions, sushy_fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
 
 MODULE = "ctys.pm.pm_power"
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    from pmlab_lib.lab import Lab
-
-    with Lab.up(machines=2, state="off", bmc="lab", redfish=True, boot_delay=0.2, shutdown_delay=0.2,
-                lab_dir=tmp_path_factory.mktemp("pm-power-rf")) as lab:
-        yield lab  # Lab.down() on leaving, also when a test failed
-
-
-@pytest.fixture(scope="module")
-def ipmi_lab(tmp_path_factory):
-    """A lab whose BMC speaks IPMI only (nothing listens on 443)."""
-    from pmlab_lib.lab import Lab
-
-    with Lab.up(machines=1, state="off", bmc="lab", boot_delay=0.2, shutdown_delay=0.2,
-                lab_dir=tmp_path_factory.mktemp("pm-power-ipmi")) as lab:
-        yield lab
+lab = lab_fixture("pm-power-rf", redfish=True, boot_delay=0.2)
+ipmi_lab = lab_fixture("pm-power-ipmi", name="ipmi_lab", machines=1, boot_delay=0.2)  # its BMC speaks IPMI only (nothing on 443)
+sushy = sushy_fixture()
 
 
 def rf_args(lab, machine, **extra: Any) -> Dict[str, Any]:
@@ -49,25 +42,7 @@ def rf_args(lab, machine, **extra: Any) -> Dict[str, Any]:
 
 
 def power(lab, args: Dict[str, Any], check: bool = False, **kw: Any) -> Dict[str, Any]:
-    return run_module(MODULE, args, netns=lab.controller_netns, check=check, diff=True, **kw).result
-
-
-def curl(lab, machine, path: str) -> Tuple[int, Dict[str, Any]]:
-    """The independent HTTP client: curl with the lab CA and basic auth, in the controller namespace."""
-    result = lab.run(["curl", "-sS", "--max-time", "10", "--cacert", str(lab.redfish_ca), "-u", f"{machine.bmc_user}:{machine.bmc_password}",
-                      "-w", "\n%{http_code}", machine.redfish_url + path], timeout=20)
-    assert result.returncode == 0, result.stderr
-    text, _sep, code = result.stdout.rpartition("\n")
-    return int(code), json.loads(text) if text.strip().startswith("{") else {}
-
-
-def redfish_power(lab, machine) -> str:
-    system = curl(lab, machine, "/redfish/v1/Systems")[1]["Members"][0]["@odata.id"]
-    return curl(lab, machine, system)[1]["PowerState"]
-
-
-def sessions(lab, machine) -> list:
-    return curl(lab, machine, "/redfish/v1/SessionService/Sessions")[1].get("Members", [])
+    return run_module(MODULE, args, netns=lab.controller_netns if lab is not None else None, check=check, diff=True, **kw).result
 
 
 def fingerprint(lab, machine) -> str:
@@ -216,3 +191,246 @@ def test_a_silent_redfish_bmc_is_cut_off_at_the_timeout_the_other_target_answers
     assert by_name["ipmi"]["failed"] is False and by_name["ipmi"]["power_state"] == ipmi.control.status()["power"]
     assert by_name["silent"]["failed"] is True and f"{silent.bmc_host}:443" in by_name["silent"]["msg"], by_name["silent"]
     assert result["summary"]["failed"] == 1
+
+
+# ----------------------------------------------------------------- several systems on one BMC (lab profile multi)
+def test_resource_id_names_the_system_when_a_bmc_has_several(lab):
+    """No resource_id: the error names both ids; resource_id 2 changes only system 2 (curl), never the machine of system 1."""
+    m = lab.machines[0]
+    m.control.call("power", action="off")
+    m.redfish_configure(profile="multi")
+    try:
+        changes = m.control.status()["power_changes"]
+        missing = power(lab, rf_args(lab, m, protocol="redfish", state="on"))
+        assert missing["failed"] is True
+        assert missing["msg"] == (f"resource_id is missing; the BMC at {m.bmc_host}:443 manages several systems (1, 2), "
+                                  "set resource_id to one of them")
+        assert redfish_power(lab, m, "/redfish/v1/Systems/2") == "Off" and m.control.status()["power_changes"] == changes
+
+        checked = power(lab, rf_args(lab, m, protocol="redfish", state="on", resource_id="2"), check=True)
+        assert checked.get("failed") is not True, checked
+        assert checked["changed"] is True and checked["resource_id"] == "2" and redfish_power(lab, m, "/redfish/v1/Systems/2") == "Off"
+        applied = power(lab, rf_args(lab, m, protocol="redfish", state="on", resource_id="2"))
+        assert applied.get("failed") is not True, applied
+        assert applied["changed"] is True and applied["resource_id"] == "2" and applied["reset_type"] == "On" and applied["power_state"] == "on"
+        assert redfish_power(lab, m, "/redfish/v1/Systems/2") == "On"  # curl: system 2 is on ...
+        assert redfish_power(lab, m, "/redfish/v1/Systems/1") == "Off"  # ... system 1 is not
+        status = m.control.status()  # and the machine behind system 1 was never touched
+        assert status["power"] == "off" and status["power_changes"] == changes
+        again = power(lab, rf_args(lab, m, protocol="redfish", state="on", resource_id="2"))
+        assert again["changed"] is False and again["reset_type"] is None
+
+        first = power(lab, rf_args(lab, m, protocol="redfish", state="query", resource_id="1"))
+        assert first.get("failed") is not True and first["resource_id"] == "1" and first["power_state"] == "off"
+        wrong = power(lab, rf_args(lab, m, protocol="redfish", state="on", resource_id="3"))
+        assert wrong["failed"] is True
+        assert wrong["msg"] == f"resource_id '3' is not valid; the BMC at {m.bmc_host}:443 has the system(s) 1, 2"
+        assert m.control.status()["power_changes"] == changes
+    finally:
+        lab_curl(lab, m, "POST", "/redfish/v1/Systems/2/Actions/ComputerSystem.Reset", {"ResetType": "ForceOff"})
+        m.redfish_configure(profile="generic")
+
+
+# ----------------------------------------------------------------- @Redfish.Settings (lab profile settings)
+def test_settings_profile_boot_device_goes_through_the_settings_object(lab):
+    """The system refuses a PATCH of its own; pm_power PATCHes its SettingsObject; curl and ipmitool read the override back."""
+    m = lab.machines[1]
+    m.control.call("bootdev", device="default", persistent=False, uefi=False)  # whatever the tests before left
+    m.redfish_configure(profile="settings")
+    try:
+        system = lab_get(lab, m, "/redfish/v1/Systems/1")
+        settings_uri = system["@Redfish.Settings"]["SettingsObject"]["@odata.id"]
+        assert settings_uri == "/redfish/v1/Systems/1/Settings"
+        refused = lab_curl(lab, m, "PATCH", "/redfish/v1/Systems/1", {"Boot": {"BootSourceOverrideTarget": "Pxe"}})
+        assert refused[0] == 405 and m.control.status()["boot_device"] == "default"
+        log = m.state_dir / "redfish.log"
+        mark = len(log.read_text())
+
+        args = rf_args(lab, m, protocol="redfish", boot_device="cdrom", boot_persistent=True)
+        checked = power(lab, args, check=True)
+        assert checked.get("failed") is not True and checked["changed"] is True, checked
+        assert m.control.status()["boot_device"] == "default"
+        applied = power(lab, args)
+        assert applied.get("failed") is not True, applied
+        assert applied["changed"] is True and applied["boot_device"] == {"device": "cdrom", "persistent": True, "mode": "legacy"}
+        for uri in ("/redfish/v1/Systems/1", settings_uri):  # curl: the system and its settings object agree
+            boot = lab_get(lab, m, uri)["Boot"]
+            assert (boot["BootSourceOverrideTarget"], boot["BootSourceOverrideEnabled"]) == ("Cd", "Continuous"), uri
+        shown = lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
+        assert "CD/DVD" in shown and "Options apply to all future boots" in shown
+        written = log.read_text()[mark:]
+        assert "Cd/Continuous/Legacy -> cdrom persistent=True (settings object)" in written
+        assert '"PATCH /redfish/v1/Systems/1/Settings HTTP/1.1" 200' in written
+        assert '"PATCH /redfish/v1/Systems/1 HTTP/1.1"' not in written  # never the system itself
+        assert power(lab, args)["changed"] is False
+
+        once = power(lab, rf_args(lab, m, protocol="redfish", boot_device="network", boot_persistent=False, boot_mode="uefi"))
+        assert once.get("failed") is not True and once["boot_device"] == {"device": "network", "persistent": False, "mode": "uefi"}, once
+        shown = lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
+        assert "Force PXE" in shown and "Options apply to only next boot" in shown and "BIOS EFI boot" in shown
+    finally:
+        m.redfish_configure(profile="generic")
+        m.control.call("bootdev", device="default", persistent=False, uefi=False)
+
+
+# ----------------------------------------------------------------- protocol auto: a silent port, a closed port
+class SilentPort:
+    """A TCP socket on 127.0.0.1 that accepts connections and never sends a byte (the test's own, closed on leaving)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: List[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _peer = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted.append(conn)  # held open, never answered
+
+    def __enter__(self) -> "SilentPort":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def loop_lab(lab_factory) -> Iterator[Any]:
+    """A loopback lab whose BMC speaks IPMI only (UDP on 127.0.0.1), so the test's TCP socket can share its port number."""
+    yield lab_factory(machines=1, state="off", bmc="lab", loopback=True, boot_delay=0.2, shutdown_delay=0.2)
+
+
+def test_auto_on_a_silent_port_falls_back_to_ipmi_there(loop_lab):
+    """The Redfish probe meets a TCP port that never answers: IPMI on the same port number (UDP), which is a BMC."""
+    m = loop_lab.machines[0]
+    args = {"bmc": m.bmc_host, "port": m.bmc_port, "user": m.bmc_user, "password": m.bmc_password, "protocol": "auto",
+            "connect_timeout": 2, "timeout": 20}
+    with SilentPort(m.bmc_port) as silent:
+        result = power(None, dict(args, state="on"))
+        probed = len(silent.accepted)
+    assert probed >= 1, "the probe never reached the silent port"
+    assert result.get("failed") is not True, result
+    assert result["protocol"] == "ipmi" and result["changed"] is True and result["power_state"] == "on"
+    assert m.control.status()["power"] == "on"
+    assert loop_lab.ipmitool(m, "chassis", "power", "status").stdout.strip() == "Chassis Power is on"
+    # the same port closed for TCP: refused, so IPMI at once
+    closed = power(None, dict(args, state="off"))
+    assert closed.get("failed") is not True, closed
+    assert closed["protocol"] == "ipmi" and closed["power_state"] == "off" and m.control.status()["power"] == "off"
+
+
+@pytest.mark.parametrize("kind", ["silent", "closed"])
+def test_auto_on_a_port_without_any_bmc_fails_naming_host_and_port(kind):
+    """Nothing but a silent (or closed) TCP port: the probe gives up, IPMI gets no answer, the task fails naming 127.0.0.1:port."""
+    with contextlib.ExitStack() as stack:
+        silent = stack.enter_context(SilentPort()) if kind == "silent" else None
+        port = silent.port if silent is not None else free_port()
+        result = power(None, {"bmc": "127.0.0.1", "port": port, "user": "admin", "password": "unused-password", "protocol": "auto",
+                              "state": "on", "connect_timeout": 2, "timeout": 10})
+        assert silent is None or silent.accepted, "the probe never reached the silent port"
+    assert result["failed"] is True and result["protocol"] == "ipmi", result
+    assert f"127.0.0.1:{port}" in result["msg"], result["msg"]
+    assert "unused-password" not in json.dumps(result)
+
+
+# ----------------------------------------------------------------- sushy-emulator, an independent Redfish peer
+# sushy-emulator --fake applies a power change 1 to 11 s after the request, so every apply waits (wait: true) and
+# curl reads the state back afterwards; a cycle (no PowerCycle there: ForceOff, wait for Off, On) waits twice.
+SUSHY_STEPS: List[Tuple[str, Dict[str, Any]]] = [
+    ("on", {"state": "on"}),
+    ("soft", {"state": "soft"}),
+    ("boot", {"state": "boot"}),  # from off: On; the second time, from on: ForceRestart
+    ("reset", {"state": "reset"}),
+    ("cycle", {"state": "cycle", "timeout": 30}),
+    ("off", {"state": "off"}),
+    ("query", {"state": "query"}),
+    ("boot persistent", {"state": "query", "boot_device": "cdrom", "boot_persistent": True}),
+    ("boot once", {"state": "query", "boot_device": "network", "boot_persistent": False}),
+]
+
+
+def sushy_playbook(sushy: Sushy, folder: Path) -> Path:
+    """One play: for each step check mode, apply, curl, check mode again, apply again, curl."""
+    system = sushy.system()["@odata.id"]
+    read_back = f"curl -sS --max-time 10 --cacert {sushy.cert} {sushy.url}{system}"
+    tasks: List[Dict[str, Any]] = []
+    for label, args in SUSHY_STEPS:
+        for step in ("check", "apply", "check again", "apply again"):
+            task: Dict[str, Any] = {"name": f"{label}: {step}", MODULE: args}
+            if step.startswith("check"):
+                task["check_mode"] = True
+            tasks.append(task)
+            if step.startswith("apply"):
+                tasks.append({"name": f"{label}: curl after {step}", "ansible.builtin.command": read_back, "changed_when": False})
+    defaults = {"bmc": "127.0.0.1", "port": sushy.port, "user": "admin", "password": "unused", "ca_path": str(sushy.cert),
+                "protocol": "redfish", "wait": True, "timeout": 20, "connect_timeout": 5}
+    play = [{"name": "pm_power against sushy-emulator", "hosts": "localhost", "gather_facts": False,
+             "module_defaults": {MODULE: defaults}, "tasks": tasks}]
+    path = folder / "sushy.yml"
+    path.write_text(json.dumps(play, indent=1))  # JSON is YAML
+    return path
+
+
+def test_sushy_four_steps_for_every_state_and_boot_device_read_back_by_curl(sushy, tmp_path):
+    assert sushy.power_state() == "Off"
+    log = sushy.folder / "emulator.log"
+    mark = len(log.read_text())
+    run = run_playbook(sushy_playbook(sushy, tmp_path), diff=True, timeout=600)
+    results = {task["task"]: task["result"] for task in run.tasks}
+    failed = {name: result.get("msg") for name, result in results.items() if result.get("failed")}
+    assert run.rc == 0 and not failed, (failed, run.stdout[-3000:])
+
+    def power_read(label: str, step: str) -> str:
+        return json.loads(results[f"{label}: curl after {step}"]["stdout"])["PowerState"]
+
+    # (label, changed and reset_type for: check, apply, check again, apply again; power state after)
+    expected = [
+        ("on", [(True, "On"), (True, "On"), (False, None), (False, None)], "on"),
+        ("soft", [(True, "GracefulShutdown"), (True, "GracefulShutdown"), (False, None), (False, None)], "off"),
+        ("boot", [(True, "On"), (True, "On"), (True, "ForceRestart"), (True, "ForceRestart")], "on"),
+        ("reset", [(True, "ForceRestart")] * 4, "on"),
+        ("cycle", [(True, "ForceOff+On")] * 4, "on"),  # sushy offers no PowerCycle: off, wait for Off, on
+        ("off", [(True, "ForceOff"), (True, "ForceOff"), (False, None), (False, None)], "off"),
+        ("query", [(False, None)] * 4, "off"),
+    ]
+    for label, steps, after in expected:
+        for step, (changed, reset_type) in zip(("check", "apply", "check again", "apply again"), steps):
+            result = results[f"{label}: {step}"]
+            assert (result["changed"], result["reset_type"], result["protocol"]) == (changed, reset_type, "redfish"), (label, step, result)
+            assert result["power_state"] == after, (label, step, result)
+        assert power_read(label, "apply") == power_read(label, "apply again") == after.capitalize(), label
+    # what reached the emulator, in order (its own log): exactly the reset types reported, none for check mode
+    sent = re.findall(r'power state set to "(\w+)"', log.read_text()[mark:])
+    assert sent == ["On", "GracefulShutdown", "On", "ForceRestart", "ForceRestart", "ForceRestart",
+                    "ForceOff", "On", "ForceOff", "On", "ForceOff"], sent
+
+    persistent = [results[f"boot persistent: {step}"] for step in ("check", "apply", "check again", "apply again")]
+    assert [r["changed"] for r in persistent] == [True, True, False, False], persistent
+    assert persistent[1]["boot_device"] == {"device": "cdrom", "persistent": True, "mode": "uefi"}
+    for step in ("apply", "apply again"):
+        boot = json.loads(results[f"boot persistent: curl after {step}"]["stdout"])["Boot"]
+        assert (boot["BootSourceOverrideTarget"], boot["BootSourceOverrideEnabled"]) == ("Cd", "Continuous")
+    # once: sushy sets the device and ignores BootSourceOverrideEnabled (it always reads back Continuous):
+    # pm_power applies it, warns, and so finds it different again every time (never idempotent there)
+    once = [results[f"boot once: {step}"] for step in ("check", "apply", "check again", "apply again")]
+    assert [r["changed"] for r in once] == [True, True, True, True], once
+    for result in (once[1], once[3]):
+        assert result["boot_device"]["device"] == "network" and result["boot_device"]["persistent"] is True
+        assert any("reads the boot override back as Pxe/Continuous although Pxe/Once was asked" in w for w in result["warnings"]), result
+    boot = json.loads(results["boot once: curl after apply again"]["stdout"])["Boot"]
+    assert (boot["BootSourceOverrideTarget"], boot["BootSourceOverrideEnabled"]) == ("Pxe", "Continuous")
+    assert sushy.power_state() == "Off"

@@ -172,6 +172,9 @@ def test_health_playbook_os_side_when_up_bmc_side_when_off(lab):
         assert summary["lab01"]["side"] == "os" and summary["lab01"]["health"] == "OK" and summary["lab01"]["alarms"] == []
         assert summary["lab02"]["side"] == "bmc" and summary["lab02"]["health"] == "CRITICAL"
         assert summary["lab02"]["alarms"][0].startswith("CPU Temp critical: 97 °C >= crit 95 °C")
+        # beside the verdict, the BMC's event log (the crossed threshold is logged there, critical) and the power draw
+        assert summary["lab02"]["bmc_events"]["critical"] >= 1 and summary["lab01"]["bmc_events"]["critical"] == 0
+        assert summary["lab01"]["power_watts"] > summary["lab02"]["power_watts"] > 0  # lab01 runs, lab02 is off
         refused = run_playbook(REPO_ROOT / "playbooks" / "health.yml", inventory=lab.inventory_path, netns=lab.controller_netns,
                                extra_vars={"pm_health_fail_on": "critical"})
         assert refused.rc != 0 and "health not accepted by pm_health_fail_on=critical: lab02 CRITICAL" in refused.stdout

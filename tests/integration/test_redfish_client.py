@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -26,72 +23,16 @@ from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi.power import BootRequest
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import client, errors, power, probe, sensors
 from pmlab_lib.lab import Lab
+from pmtest.redfish_lab import Sushy, fingerprint_of, free_port, lab_fixture, lab_get, machine_fixture, redfish_power, sessions, sushy_fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab.up(machines=2, state="off", bmc="lab", redfish=True, loopback=True, boot_delay=0.3, shutdown_delay=0.2,
-                 lab_dir=tmp_path_factory.mktemp("rfclient"))
-    try:
-        yield lab
-    finally:
-        lab.down()
-
-
-@pytest.fixture
-def m(lab):
-    """Machine 1: generic profile, no fault, powered off, no boot override, no sessions, after each test."""
-    machine = lab.machines[0]
-    yield machine
-    machine.redfish_configure(profile="generic", fault={"mode": "none"}, session_limit=4)
-    machine.control.call("power", action="off")
-    machine.control.call("bootdev", device="default", persistent=False, uefi=False)
-    for session in curl(lab, machine, "/redfish/v1/SessionService/Sessions")[1].get("Members", []):
-        curl(lab, machine, session["@odata.id"], method="DELETE")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def fingerprint_of(pem: Path) -> str:
-    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(pem)], capture_output=True, text=True, check=True)
-    return out.stdout.strip().split("=", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def sushy(tmp_path_factory):
-    """sushy-emulator --fake over TLS (a self-signed certificate for 127.0.0.1), basic auth off (it has no sessions)."""
-    folder = tmp_path_factory.mktemp("sushy")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    (folder / "conf.py").write_text(f'SUSHY_EMULATOR_SSL_CERT = "{folder}/cert.pem"\nSUSHY_EMULATOR_SSL_KEY = "{folder}/key.pem"\n')
-    port = free_port()
-    log = open(folder / "emulator.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "sushy-emulator"), "--fake", "-i", "127.0.0.1", "-p", str(port),
-                             "--config", str(folder / "conf.py")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            result = subprocess.run(["curl", "-s", "--cacert", str(folder / "cert.pem"), f"https://127.0.0.1:{port}/redfish/v1/"],
-                                    capture_output=True, text=True, check=False)
-            if result.returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("sushy-emulator did not start: " + (folder / "emulator.log").read_text()[-2000:])
-        yield {"port": port, "cert": folder / "cert.pem"}
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+lab = lab_fixture("rfclient", redfish=True, loopback=True)
+m = machine_fixture()  # machine 1: generic profile, no fault, powered off, no boot override, no sessions, after each test
+sushy = sushy_fixture()  # sushy-emulator --fake over TLS (a self-signed certificate for 127.0.0.1), basic auth off (no sessions)
 
 
 def lab_target(lab: Lab, machine, **changes: Any) -> client.RedfishTarget:
@@ -101,24 +42,10 @@ def lab_target(lab: Lab, machine, **changes: Any) -> client.RedfishTarget:
     return client.RedfishTarget(**values)
 
 
-def sushy_target(sushy: Dict[str, Any], **changes: Any) -> client.RedfishTarget:
-    values: Dict[str, Any] = dict(host="127.0.0.1", port=sushy["port"], user="admin", password="unused", ca_path=str(sushy["cert"]))
+def sushy_target(sushy: Sushy, **changes: Any) -> client.RedfishTarget:
+    values: Dict[str, Any] = dict(host="127.0.0.1", port=sushy.port, user="admin", password="unused", ca_path=str(sushy.cert))
     values.update(changes)
     return client.RedfishTarget(**values)
-
-
-def curl(lab: Lab, machine, path: str, method: str = "GET") -> Tuple[int, Dict[str, Any]]:
-    """The independent HTTP client: curl with the lab CA and basic auth."""
-    result = lab.run(["curl", "-sS", "--max-time", "10", "--cacert", str(lab.redfish_ca), "-u", f"{machine.bmc_user}:{machine.bmc_password}",
-                      "-X", method, "-w", "\n%{http_code}", machine.redfish_url + path], timeout=20)
-    assert result.returncode == 0, result.stderr
-    text, _sep, code = result.stdout.rpartition("\n")
-    return int(code), json.loads(text) if text.strip().startswith("{") else {}
-
-
-def redfish_power(lab: Lab, machine) -> str:
-    system = curl(lab, machine, "/redfish/v1/Systems")[1]["Members"][0]["@odata.id"]
-    return curl(lab, machine, system)[1]["PowerState"]
 
 
 def act(target: client.RedfishTarget, state: str, boot: Optional[BootRequest] = None, check_mode: bool = False,
@@ -246,7 +173,7 @@ def test_202_task_is_followed_until_the_machine_changed(lab, m):
     outcome = act(lab_target(lab, m), "on")
     assert outcome.error is None, outcome.error
     assert outcome.after == "on" and m.control.status()["power"] == "on"
-    assert curl(lab, m, "/redfish/v1/TaskService/Tasks/1")[1]["TaskState"] == "Completed"
+    assert lab_get(lab, m, "/redfish/v1/TaskService/Tasks/1")["TaskState"] == "Completed"
 
 
 def test_no_session_is_left_behind_after_many_tasks_failures_included(lab, m):
@@ -256,8 +183,7 @@ def test_no_session_is_left_behind_after_many_tasks_failures_included(lab, m):
         assert act(target, "query").error is None
     failed = act(target, "reset")  # refused: the machine is off
     assert failed.error is not None
-    status, sessions = curl(lab, m, "/redfish/v1/SessionService/Sessions")
-    assert status == 200 and sessions["Members"] == []
+    assert sessions(lab, m) == []
     assert face_log(m)[mark:].count("deleted by") == 7
 
 
@@ -328,22 +254,13 @@ def test_auto_probe_ipmi_only_bmc(lab_factory):
 
 
 # ----------------------------------------------------------------- sushy-emulator, an independent peer
-def sushy_power(sushy: Dict[str, Any]) -> str:
-    base = f"https://127.0.0.1:{sushy['port']}"
-    systems = json.loads(subprocess.run(["curl", "-sS", "--cacert", str(sushy["cert"]), base + "/redfish/v1/Systems"],
-                                        capture_output=True, text=True, check=True).stdout)
-    system = json.loads(subprocess.run(["curl", "-sS", "--cacert", str(sushy["cert"]), base + systems["Members"][0]["@odata.id"]],
-                                       capture_output=True, text=True, check=True).stdout)
-    return system["PowerState"]
-
-
 def test_sushy_on_off_read_back_by_curl(sushy):
     target = sushy_target(sushy)
     for state, word in (("on", "On"), ("off", "Off")):
         outcome = act(target, state, timeout=30)
         assert outcome.error is None, outcome.error
         assert outcome.auth == "basic"  # sushy has no session service
-        assert sushy_power(sushy) == word
+        assert sushy.power_state() == word
         assert not act(target, state).changed
 
 
@@ -354,14 +271,14 @@ def test_sushy_boot_persistent_and_cycle_without_powercycle_plan(sushy):
     once = act(target, "query", BootRequest("network", False, None))
     assert once.error is None and once.boot_after["device"] == "network"
     assert any("Continuous" in warning for warning in once.warnings)  # its quirk: always reads back Continuous
-    check = act(target, "cycle", check_mode=True) if sushy_power(sushy) == "On" else None
+    check = act(target, "cycle", check_mode=True) if sushy.power_state() == "On" else None
     if check is not None:
         assert check.reset_type == "ForceOff+On"
 
 
 def test_sushy_tls_fingerprint_and_refusal(sushy):
     assert isinstance(act(sushy_target(sushy, ca_path=None), "query").error, errors.RedfishTlsError)
-    pinned = client.normalise_fingerprint(fingerprint_of(sushy["cert"]))
+    pinned = client.normalise_fingerprint(fingerprint_of(sushy.cert))
     assert act(sushy_target(sushy, ca_path=None, fingerprint=pinned), "query").error is None
     assert probe.probe(sushy_target(sushy)).protocol == "redfish"
 

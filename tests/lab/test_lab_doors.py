@@ -10,35 +10,15 @@ import time
 import pytest
 
 from pmlab_lib.lab import Lab
+from pmtest.redfish_lab import ipmi_power as bmc_power
+from pmtest.redfish_lab import lab_fixture, wait_for
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab.up(machines=2, state="off", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp("doors"))
-    try:
-        yield lab
-    finally:
-        lab.down()
-
-
-def bmc_power(lab, machine, **kw):
-    result = lab.ipmitool(machine, "chassis", "power", "status", **kw)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+lab = lab_fixture("doors")
 
 
 def ssh_ok(lab, machine):

@@ -11,13 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
 
 import pytest
 
 from pmlab_lib.lab import LAB_ROOT, Lab
+from pmtest.redfish_lab import ipmi_power, lab_fixture, machine_fixture, wait_for
+from pmtest.redfish_lab import lab_curl as curl
 
 pytestmark = [
     pytest.mark.lab,
@@ -27,68 +27,8 @@ pytestmark = [
 SYSTEM = "/redfish/v1/Systems/1"
 RESET = SYSTEM + "/Actions/ComputerSystem.Reset"
 
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout} s")
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = Lab.up(machines=2, state="off", bmc="lab", redfish=True, boot_delay=0.3, shutdown_delay=0.2,
-                 lab_dir=tmp_path_factory.mktemp("redfish"))
-    try:
-        yield lab
-    finally:
-        lab.down()
-
-
-@pytest.fixture
-def m(lab):
-    """Machine 1, back to the generic profile, no fault, no sessions, powered off, after each test."""
-    machine = lab.machines[0]
-    yield machine
-    machine.redfish_configure(profile="generic", fault={"mode": "none"}, session_limit=4)
-    for session in curl(lab, machine, "GET", "/redfish/v1/SessionService/Sessions")[2].get("Members", []):
-        curl(lab, machine, "DELETE", session["@odata.id"])
-    machine.control.call("power", action="off")
-    machine.control.call("bootdev", device="default", persistent=False, uefi=False)
-
-
-def curl(lab: Lab, machine, method: str, path: str, body: Any = None, user: Optional[str] = "admin", password: Optional[str] = None,
-         token: Optional[str] = None, headers: Optional[Dict[str, str]] = None, ca: bool = True, max_time: float = 10,
-         base: Optional[str] = None) -> Tuple[int, Dict[str, str], Dict[str, Any]]:
-    """One request with curl (independent client): (status, headers with lower-case names, JSON body or {})."""
-    argv = ["curl", "-sS", "-i", "--max-time", str(max_time), "-X", method]
-    if ca:
-        argv += ["--cacert", str(lab.redfish_ca)]
-    if token:
-        argv += ["-H", f"X-Auth-Token: {token}"]
-    elif user:
-        argv += ["-u", f"{user}:{password or machine.bmc_password}"]
-    for key, value in (headers or {}).items():
-        argv += ["-H", f"{key}: {value}"]
-    if body is not None:
-        argv += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    argv.append((base or machine.redfish_url) + path)
-    result = lab.run(argv, timeout=max_time + 10)
-    if result.returncode != 0:
-        return -result.returncode, {"stderr": result.stderr}, {}
-    head, _sep, text = result.stdout.replace("\r\n", "\n").partition("\n\n")
-    lines = head.split("\n")
-    status = int(lines[0].split()[1])
-    found = {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip() for line in lines[1:] if ":" in line}
-    return status, found, json.loads(text) if text.strip().startswith("{") else {}
-
-
-def ipmi_power(lab: Lab, machine) -> str:
-    result = lab.ipmitool(machine, "chassis", "power", "status")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+lab = lab_fixture("redfish", redfish=True)
+m = machine_fixture()  # machine 1, back to the generic profile, no fault, no sessions, powered off, after each test
 
 
 def test_inventory_names_protocol_port_and_ca(lab):
@@ -243,10 +183,44 @@ def test_boot_ignored_profile_accepts_and_ignores_the_override(lab, m):
     assert "Boot Flag Invalid" in lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
 
 
+def test_settings_profile_wants_patches_at_its_settings_object(lab, m):
+    m.redfish_configure(profile="settings")
+    status, headers, system = curl(lab, m, "GET", SYSTEM)
+    settings = system["@Redfish.Settings"]["SettingsObject"]["@odata.id"]
+    assert status == 200 and settings == SYSTEM + "/Settings" and headers["allow"] == "GET, HEAD"
+    patch = {"Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}}
+    status, headers, body = curl(lab, m, "PATCH", SYSTEM, patch)
+    assert status == 405 and headers["allow"] == "GET, HEAD" and settings in body["error"]["message"]
+    status, headers, pending = curl(lab, m, "GET", settings)
+    assert status == 200 and pending["Boot"]["BootSourceOverrideTarget"] == "None" and "PATCH" in headers["allow"]
+    assert curl(lab, m, "PATCH", settings, patch, headers={"If-Match": 'W/"0000000000000000"'})[0] == 412
+    assert m.control.status()["boot_device"] == "default"
+    status, _headers, pending = curl(lab, m, "PATCH", settings, patch, headers={"If-Match": headers["etag"]})
+    assert status == 200 and pending["Boot"]["BootSourceOverrideTarget"] == "Pxe"
+    assert curl(lab, m, "GET", SYSTEM)[2]["Boot"]["BootSourceOverrideTarget"] == "Pxe"  # applied at once (no reboot-to-apply here)
+    assert "Force PXE" in lab.ipmitool(m, "chassis", "bootparam", "get", "5").stdout
+
+
+def test_multi_profile_second_system_is_not_the_machine(lab, m):
+    m.redfish_configure(profile="multi")
+    second = "/redfish/v1/Systems/2"
+    assert curl(lab, m, "GET", "/redfish/v1/Systems")[2]["Members"] == [{"@odata.id": SYSTEM}, {"@odata.id": second}]
+    assert curl(lab, m, "GET", second)[2]["PowerState"] == "Off"
+    assert curl(lab, m, "POST", second + "/Actions/ComputerSystem.Reset", {"ResetType": "ForceRestart"})[0] == 409
+    assert curl(lab, m, "POST", second + "/Actions/ComputerSystem.Reset", {"ResetType": "On"}, user="viewer")[0] == 403
+    changes = m.control.status()["power_changes"]
+    assert curl(lab, m, "POST", second + "/Actions/ComputerSystem.Reset", {"ResetType": "On"})[0] == 204
+    assert curl(lab, m, "GET", second)[2]["PowerState"] == "On" and curl(lab, m, "GET", SYSTEM)[2]["PowerState"] == "Off"
+    assert m.control.status()["power_changes"] == changes and ipmi_power(lab, m) == "Chassis Power is off"
+    assert curl(lab, m, "PATCH", second, {"Boot": {"BootSourceOverrideTarget": "Pxe"}})[0] == 405
+    assert curl(lab, m, "POST", second + "/Actions/ComputerSystem.Reset", {"ResetType": "ForceOff"})[0] == 204
+    assert curl(lab, m, "GET", second)[2]["PowerState"] == "Off"
+
+
 def test_unknown_profile_or_fault_is_refused_with_the_choices(lab, m):
     from pmlab_lib.control import ControlError
 
-    with pytest.raises(ControlError, match="generic, dell, boot_ignored"):
+    with pytest.raises(ControlError, match="generic, dell, boot_ignored, settings, multi"):
         m.redfish_configure(profile="hpe")
     with pytest.raises(ControlError, match="503, silent, slow, task"):
         m.redfish_configure(fault={"mode": "explode"})

@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
-import ast
+import functools
+import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
@@ -22,6 +24,7 @@ import pytest
 import yaml
 
 from pmtest import awx
+from pmtest.ansible_run import VENV_BIN, ansible_env
 
 REPO = awx.REPO_ROOT
 PLAYBOOKS = REPO / "playbooks"
@@ -73,12 +76,13 @@ def closure(playbook: Path) -> Dict[Path, str]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def module_doc(module: str) -> dict:
-    tree = ast.parse((REPO / "plugins" / "modules" / f"{module}.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "DOCUMENTATION" for t in node.targets):
-            return yaml.safe_load(ast.literal_eval(node.value))
-    raise AssertionError(f"{module} has no DOCUMENTATION")
+    """The module's documentation as Ansible shows it (doc fragments merged)."""
+    argv = [str(VENV_BIN / "ansible-doc"), "-t", "module", "--json", f"ctys.pm.{module}"]
+    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)[f"ctys.pm.{module}"]["doc"]
 
 
 def role_option(role: str, option: str) -> dict:

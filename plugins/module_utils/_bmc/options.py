@@ -9,7 +9,7 @@ keep the two in step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
@@ -44,14 +44,64 @@ def bmc_argument_spec(bmc_required: bool = False) -> Dict[str, Dict[str, Any]]:
     }
 
 
+def fleet_target_options() -> Dict[str, Dict[str, Any]]:
+    """The suboptions of a fleet target (``targets[]``) shared by the BMC modules: the connection options (a fresh copy)."""
+    return {
+        "bmc": {"type": "str", "aliases": ["host"]},
+        "name": {"type": "str"},
+        "protocol": {"type": "str", "choices": list(PROTOCOLS)},
+        "port": {"type": "int"},
+        "user": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+        "kg": {"type": "str", "no_log": True},
+        "privilege": {"type": "str", "choices": list(PRIVILEGES)},
+        "cipher_suite": {"type": "str"},
+        "connect_timeout": {"type": "float"},
+        "validate_certs": {"type": "bool"},
+        "ca_path": {"type": "path"},
+        "certificate_fingerprint": {"type": "str"},
+        "resource_id": {"type": "str"},
+    }
+
+
+FLEET_KEYS = tuple(fleet_target_options())
+
+
+def fleet_argument_spec(**per_target: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """``targets`` and ``fail_on`` (doc fragment ``ctys.pm.fleet``); ``per_target`` adds a module's own target keys."""
+    target = fleet_target_options()
+    target.update(per_target)
+    return {
+        "targets": {"type": "list", "elements": "dict", "options": target},
+        "fail_on": {"type": "str", "default": "any", "choices": ["any", "all", "never"]},
+    }
+
+
+def power_argument_spec(states: Sequence[str], boot_devices: Sequence[str], boot_modes: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """pm_power's and pm_ipmi_power's own options (doc fragments ``ctys.pm.power`` and ``ctys.pm.fleet.POWER``)."""
+    spec: Dict[str, Dict[str, Any]] = {
+        "state": {"type": "str", "default": "query", "choices": list(states)},
+        "wait": {"type": "bool", "default": True},
+        "timeout": {"type": "float", "default": 300},
+        "boot_device": {"type": "str", "choices": list(boot_devices)},
+        "boot_persistent": {"type": "bool", "default": False},
+        "boot_mode": {"type": "str", "choices": list(boot_modes)},
+    }
+    spec.update(fleet_argument_spec(state={"type": "str", "choices": list(states)}))
+    return spec
+
+
 def require_ipmi(params: Mapping[str, Any], module: str) -> None:
-    """Refuse ``protocol`` other than ipmi in a module that speaks IPMI only."""
-    protocol = params.get("protocol")
-    if protocol not in (None, "ipmi"):
-        raise PmInputError(
-            f"protocol '{protocol}' is not valid for {module}, which speaks IPMI only; "
-            "use ctys.pm.pm_power for Redfish or auto, or set protocol: ipmi"
-        )
+    """Refuse ``protocol`` other than ipmi, for the task or for one of its targets, in a module that speaks IPMI only."""
+    asked = [("protocol", params.get("protocol"))]
+    asked += [(f"targets[{index}].protocol", target.get("protocol")) for index, target in enumerate(params.get("targets") or [])
+              if isinstance(target, Mapping)]
+    for option, protocol in asked:
+        if protocol not in (None, "ipmi"):
+            raise PmInputError(
+                f"{option} '{protocol}' is not valid for {module}, which speaks IPMI only; "
+                "use ctys.pm.pm_power for Redfish or auto, or set protocol: ipmi"
+            )
 
 
 def _env_fallback(*names: str) -> str:
@@ -65,6 +115,35 @@ def _env_fallback(*names: str) -> str:
         if name in os.environ:
             return os.environ[name]
     raise AnsibleFallbackNotFound
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """What every protocol's connection shares: where the BMC is, who logs in, how long a connection may take."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    connect_timeout: float
+    merged: Dict[str, Any] = field(repr=False)  # every option, ``defaults`` overlaid by ``params``: for the protocol's own checks
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], defaults: Optional[Mapping[str, Any]], default_port: int) -> "CommonOptions":
+        """Validate the shared options of module parameters (optionally overlaid on ``defaults``)."""
+        merged: Dict[str, Any] = dict(defaults or {})
+        merged.update({k: v for k, v in params.items() if v is not None})
+        host = merged.get("bmc") or merged.get("host") or merged.get("name")
+        if not host or not str(host).strip():
+            raise PmInputError("bmc is missing; set bmc to the BMC's host name or address, for example bmc: 192.0.2.10")
+        return cls(
+            host=str(host).strip(),
+            port=check_port(default_port if merged.get("port") is None else merged["port"], "port", default_port),
+            user=str(merged.get("user") or ""),
+            password=str(merged.get("password") or ""),
+            connect_timeout=check_seconds("connect_timeout", merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT), 3600, "10"),
+            merged=merged,
+        )
 
 
 @dataclass(frozen=True)
@@ -93,25 +172,19 @@ class BmcConnection:
         ``defaults`` lets fleet mode use the top-level options for keys a
         target does not set.
         """
-        merged: Dict[str, Any] = dict(defaults or {})
-        merged.update({k: v for k, v in params.items() if v is not None})
-        host = merged.get("bmc") or merged.get("host") or merged.get("name")
-        if not host or not str(host).strip():
-            raise PmInputError("bmc is missing; set bmc to the BMC's host name or address, for example bmc: 192.0.2.10")
-        port = check_port(DEFAULT_PORT if merged.get("port") is None else merged["port"], "port")
+        shared = CommonOptions.from_params(params, defaults, DEFAULT_PORT)
+        merged = shared.merged
         privilege = str(merged.get("privilege") or "administrator")
         if privilege not in PRIVILEGES:
             raise PmInputError(f"privilege '{privilege}' is not valid; use one of {', '.join(PRIVILEGES)}")
         suite = ciphers.choose(merged.get("cipher_suite", "auto")).asked
-        timeout = check_seconds("connect_timeout", merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT), 3600, "10")
-        kg = merged.get("kg") or None
         return cls(
-            host=str(host).strip(),
-            port=port,
-            user=str(merged.get("user") or ""),
-            password=str(merged.get("password") or ""),
-            kg=kg,
+            host=shared.host,
+            port=shared.port,
+            user=shared.user,
+            password=shared.password,
+            kg=merged.get("kg") or None,
             privilege=privilege,
             cipher_suite=suite,
-            connect_timeout=timeout,
+            connect_timeout=shared.connect_timeout,
         )

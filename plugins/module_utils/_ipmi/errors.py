@@ -160,7 +160,13 @@ def login_error(text: Any, conn: BmcConnection) -> PmError:
 
 
 def completion_error(code: int, text: Optional[str], conn: BmcConnection) -> PmError:
-    """A command answered with completion code ``code`` (non-zero)."""
+    """A command answered with completion code ``code`` (non-zero); the error keeps it as ``completion_code``."""
+    error = _completion_error(code, text, conn)
+    error.completion_code = code  # type: ignore[attr-defined]  # callers decide by the code, never by the text
+    return error
+
+
+def _completion_error(code: int, text: Optional[str], conn: BmcConnection) -> PmError:
     detail = f"{text} (completion code {code:#x})" if text else f"completion code {code:#x}"
     if code == CC_NO_ANSWER:
         return _no_answer(conn, text or "timeout")

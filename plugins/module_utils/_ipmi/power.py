@@ -11,16 +11,15 @@ round-robin with back-off (0.2 s first), each bounded by its own deadline.
 from __future__ import annotations
 
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard, options, targets
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmConnectionError, PmError, PmInputError, PmStateError, PmTimeoutError
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi import errors
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi import session as _ipmi_session
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmStateError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import flows
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi.flows import Ask, Flow, Pause
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi.retry import POLICY
 
 STATES = ("on", "off", "soft", "reset", "cycle", "boot", "query")
@@ -30,7 +29,8 @@ BOOT_MODES = ("legacy", "uefi")
 BOOT_SELECTOR = {"default": 0x00, "network": 0x04, "hd": 0x08, "safe": 0x0C, "cdrom": 0x14, "bios": 0x18, "floppy": 0x3C}
 SELECTOR_DEVICE = {code: name for name, code in BOOT_SELECTOR.items()}
 CHASSIS_CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "soft": 5}
-FLEET_KEYS = ("bmc", "name", "host", "port", "user", "password", "kg", "state", "privilege", "cipher_suite", "connect_timeout")
+# a target may carry the Redfish options too (ignored here, as at the top level; a protocol other than ipmi is refused)
+FLEET_KEYS = options.FLEET_KEYS + ("host", "state")
 
 
 @dataclass
@@ -113,46 +113,13 @@ def run_jobs(jobs: Sequence[PowerJob], deadline_seconds: float, wait: bool, chec
     """Log in, read, act and wait for every job; failures stay per job.
 
     Every job is a :func:`_flow` (a generator of IPMI requests and pauses) driven by one
-    :class:`_Driver`: requests go out asynchronously and their answers come back in
+    :class:`_ipmi.flows.Driver`: requests go out asynchronously and their answers come back in
     pyghmi's event loop, so a BMC that is slow to answer one command (or whose answer was
     lost or misdelivered) delays only its own job. ``progress`` (keyed by the job's index)
     records the step each job is in, for :func:`run_bounded`'s hard bound.
     """
-    driver = _Driver(list(jobs), Deadline(deadline_seconds), wait, check_mode, progress or guard.Progress())
-    try:
-        logins = _ipmi_session.open_sessions([job.conn for job in jobs], driver.deadline, raw_only=True, on_ready=driver.start, between=driver.tick)
-        for index, (job, login) in enumerate(zip(jobs, logins)):
-            if login.error is not None:
-                job.fail(login.error)
-                driver.mark(index, guard.DONE)
-        driver.run()
-    finally:
-        for job in jobs:
-            # a BMC that stopped answering would make pyghmi's logout wait for it
-            if not isinstance(job.error, PmConnectionError):
-                _ipmi_session.logout(job.command)
-
-
-@dataclass
-class Ask:
-    """A request of a job's flow: one IPMI command, tried again as ``_ipmi.retry.POLICY`` allows."""
-
-    what: str
-    netfn: int
-    command: int
-    data: Sequence[int] = ()
-
-
-@dataclass
-class Pause:
-    """A pause of a job's flow (between two polls of the power state)."""
-
-    seconds: float
-
-
-Flow = Generator[Any, Any, None]
-# an answer must come within the task's deadline; one sent at the very end still gets this long
-LAST_ANSWER = 0.5
+    deadline = Deadline(deadline_seconds)
+    flows.run_jobs(jobs, deadline, lambda job, mark: _flow(job, deadline, wait, check_mode, mark), progress)
 
 
 def _power_of(data: List[int]) -> str:
@@ -222,136 +189,6 @@ def _flow(job: PowerJob, deadline: Deadline, wait: bool, check_mode: bool, mark:
         yield Pause(deadline.cap(next(pauses, POLICY.longest_pause)))
 
 
-@dataclass
-class _Running:
-    """A job's flow and what it waits for: an answer (``token``) or a time (``due``)."""
-
-    flow: Flow
-    ask: Optional[Ask] = None
-    pauses: Any = None  # back-off of the current request's retries
-    token: int = 0
-    sent: float = 0.0
-    due: Optional[float] = None  # resume (or resend) then
-
-
-class _Driver:
-    """Drives every job's flow: sends its requests, feeds it the answers, keeps its pauses."""
-
-    def __init__(self, jobs: List[PowerJob], deadline: Deadline, wait: bool, check_mode: bool, progress: guard.Progress) -> None:
-        self.jobs = jobs
-        self.deadline = deadline
-        self.wait = wait
-        self.check_mode = check_mode
-        self.progress = progress
-        self.running: Dict[int, _Running] = {}
-        self.answers: Deque[Tuple[int, int, Optional[List[int]], Optional[PmError]]] = deque()
-        self.tokens = 0
-
-    def mark(self, index: int, step: str) -> None:
-        if step != guard.DONE:
-            self.jobs[index].step = step
-        self.progress.step(index, step)
-
-    def start(self, index: int, login: _ipmi_session.Login) -> None:
-        job = self.jobs[index]
-        job.command = login.command
-        self.mark(index, guard.COMMAND)
-        flow = _flow(job, self.deadline, self.wait, self.check_mode, lambda step: self.mark(index, step))
-        self.running[index] = _Running(flow)
-        self._advance(index, None, None)
-        self.tick()  # answers already in (a fake answers at once): fed before the next login's work
-
-    def _advance(self, index: int, value: Any, error: Optional[PmError]) -> None:
-        """Resume job ``index``'s flow with an answer (or an error) and act on what it asks next."""
-        run, job = self.running[index], self.jobs[index]
-        try:
-            step = run.flow.throw(error) if error is not None else run.flow.send(value)
-        except StopIteration:
-            self._finish(index)
-            return
-        except PmError as failure:
-            job.fail(failure)
-            self._finish(index)
-            return
-        if isinstance(step, Pause):
-            run.ask, run.due = None, time.monotonic() + step.seconds
-        else:
-            run.ask, run.pauses = step, POLICY.pauses()
-            self._send(index)
-
-    def _finish(self, index: int) -> None:
-        del self.running[index]
-        job = self.jobs[index]
-        if job.finished is None:
-            job.finished = time.monotonic()
-        self.mark(index, guard.DONE)
-
-    def _send(self, index: int) -> None:
-        run, job = self.running[index], self.jobs[index]
-        ask = run.ask
-        if ask is None:
-            return
-        self.tokens += 1
-        run.token, run.sent, run.due = self.tokens, time.monotonic(), None
-        token = self.tokens
-
-        def answered(data: Optional[List[int]], error: Optional[PmError]) -> None:
-            self.answers.append((index, token, data, error))
-
-        _ipmi_session.send(job.command, job.conn, ask.netfn, ask.command, ask.data, answered)
-
-    def _answer(self, index: int, token: int, data: Optional[List[int]], error: Optional[PmError]) -> None:
-        run = self.running.get(index)
-        if run is None or run.ask is None or token != run.token:
-            return  # a late answer to a request given up on: ignored
-        run.token = 0
-        if error is None:
-            self._advance(index, data, None)
-            return
-        if POLICY.retry_command(error, self.deadline):
-            run.due = time.monotonic() + self.deadline.cap(next(run.pauses, POLICY.longest_pause))  # sent again then
-            return
-        if error.transient:
-            error = error.__class__(f"{run.ask.what} on {self.jobs[index].conn.address} kept failing until the timeout: {error.msg}")
-        self._advance(index, None, error)
-
-    def tick(self) -> None:
-        """Feed the answers that came in, resume pauses and resend retries that are due, give up on silence."""
-        while self.answers:
-            self._answer(*self.answers.popleft())
-        now = time.monotonic()
-        for index in list(self.running):
-            run = self.running.get(index)
-            if run is None:
-                continue
-            if run.due is not None and now >= run.due:
-                if run.ask is None:
-                    self._advance(index, None, None)  # a pause is over
-                else:
-                    self._send(index)  # a retry is due
-            elif run.token and self.deadline.expired and now - run.sent > LAST_ANSWER:
-                run.token = 0
-                self._advance(index, None, errors.BmcNoAnswerError(
-                    f"{run.ask.what if run.ask else 'a command'} on {self.jobs[index].conn.address} got no answer "
-                    f"within the timeout of {self.deadline.seconds:g} s; check that the BMC is powered and reachable"
-                ))
-
-    def horizon(self) -> float:
-        """How long the event loop may sleep before something is due here."""
-        now = time.monotonic()
-        dues = [run.due - now for run in self.running.values() if run.due is not None]
-        if any(run.token for run in self.running.values()) and self.deadline.expired:
-            dues.append(0.01)
-        return max(0.0, min([0.05, *dues]))
-
-    def run(self) -> None:
-        """Drive every started flow until it ends (each is bounded by the task's deadline)."""
-        self.tick()
-        while self.running:
-            _ipmi_session.pump_for(self.horizon())
-            self.tick()
-
-
 def run_bounded(jobs: List[PowerJob], timeout: float, wait: bool, check_mode: bool) -> List[PowerJob]:
     """:func:`run_jobs` under the hard bound (``_bmc.guard``): back by ``timeout`` plus ``guard.GRACE``, whatever pyghmi does.
 
@@ -361,17 +198,7 @@ def run_bounded(jobs: List[PowerJob], timeout: float, wait: bool, check_mode: bo
     outcome = guard.bounded(lambda: run_jobs(jobs, timeout, wait, check_mode, progress), timeout, name="ctys-pm-ipmi-power")
     if outcome.finished:
         return jobs
-    steps = progress.close()
-    now = time.monotonic()
-    frozen: List[PowerJob] = []
-    for index, job in enumerate(jobs):
-        copy = replace(job)  # a snapshot: the abandoned worker may still write to the job
-        step = steps.get(index, guard.LOGIN)
-        if step != guard.DONE or (copy.error is None and copy.after is None):
-            copy.error = PmTimeoutError(guard.cut_off_message(job.conn.address, step, timeout, job.label), step=step)
-            copy.finished = now
-        frozen.append(copy)
-    return frozen
+    return flows.frozen(jobs, progress.close(), timeout, lambda job: job.after is not None)
 
 
 def validate_boot(params: Dict[str, Any]) -> Optional[BootRequest]:
@@ -391,35 +218,13 @@ def validate_boot(params: Dict[str, Any]) -> Optional[BootRequest]:
 def build_jobs(params: Dict[str, Any]) -> List[PowerJob]:
     """Jobs from module parameters: one target, or ``targets`` with top-level defaults."""
     boot = validate_boot(params)
-    state = params.get("state") or "query"
-    targets = params.get("targets")
-    defaults = {key: params.get(key) for key in FLEET_KEYS if key not in ("bmc", "name", "host", "state")}
-    if not targets:
-        if not params.get("bmc"):
-            raise PmInputError("bmc is missing; set bmc to the BMC's host name or address, or give targets for fleet mode")
-        return [PowerJob(BmcConnection.from_params(params), _check_state(state, "state"), params["bmc"], boot)]
-    if params.get("bmc"):
-        raise PmInputError("bmc and targets were both given; use bmc for one machine or targets for a fleet, not both")
+    state = _check_state(params.get("state") or "query", "state")
     jobs: List[PowerJob] = []
-    seen: Dict[str, str] = {}
-    for index, target in enumerate(targets):
-        if not isinstance(target, dict):
-            raise PmInputError(f"targets[{index}] '{target}' is not a dictionary; give each target as {{bmc: ADDRESS, ...}}")
-        unknown = sorted(set(target) - set(FLEET_KEYS))
-        if unknown:
-            raise PmInputError(f"targets[{index}] has unknown key '{unknown[0]}'; use {', '.join(FLEET_KEYS)}")
-        target = {key: value for key, value in target.items() if value is not None}
-        host = target.get("bmc") or target.get("host")
-        if not host:
-            raise PmInputError(f"targets[{index}] has no bmc; set bmc to the BMC's host name or address")
-        conn = BmcConnection.from_params(dict(target, bmc=host), defaults)
-        if conn.address in seen:
-            raise PmInputError(
-                f"targets[{index}] repeats BMC {conn.address} (already {seen[conn.address]}); list every BMC once"
-            )
-        label = str(target.get("name") or host)
-        seen[conn.address] = label
-        jobs.append(PowerJob(conn, _check_state(target.get("state") or state, f"targets[{index}].state"), label, boot))
+    entries = targets.fleet_entries(params, FLEET_KEYS, targets.OWN_KEYS + ("state",))
+    for entry in entries:
+        own_state = _check_state(entry.params.get("state") or state, entry.option("state")) if entry.index is not None else state
+        jobs.append(PowerJob(BmcConnection.from_params(entry.params), own_state, entry.label, boot))
+    targets.refuse_repeats([(entry, job.conn.address) for entry, job in zip(entries, jobs)])
     return jobs
 
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff, check_seconds
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import DEFAULT_CONNECT_TIMEOUT, CommonOptions
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError
-from ansible_collections.ctys.pm.plugins.module_utils._netaddr import check_port
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import errors as rf_errors
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.errors import (
     RedfishHandshakeError,
@@ -50,7 +50,6 @@ from ansible_collections.ctys.pm.plugins.module_utils._redfish.errors import (
 )
 
 DEFAULT_PORT = 443
-DEFAULT_CONNECT_TIMEOUT = 10.0
 SERVICE_ROOT = "/redfish/v1/"
 SESSIONS = "/redfish/v1/SessionService/Sessions"
 LOGOUT_GRACE = 2.0  # seconds a session's DELETE may take after the task's time ran out
@@ -112,13 +111,8 @@ class RedfishTarget:
     def from_params(cls, params: Mapping[str, Any], defaults: Optional[Mapping[str, Any]] = None) -> "RedfishTarget":
         """Validate module parameters (``bmc``, ``port``, ``user``, ``password``, ``connect_timeout``,
         ``validate_certs``, ``ca_path``, ``certificate_fingerprint``, ``resource_id``), optionally over ``defaults``."""
-        merged: Dict[str, Any] = dict(defaults or {})
-        merged.update({k: v for k, v in params.items() if v is not None})
-        host = merged.get("bmc") or merged.get("host") or merged.get("name")
-        if not host or not str(host).strip():
-            raise PmInputError("bmc is missing; set bmc to the BMC's host name or address, for example bmc: 192.0.2.10")
-        port = check_port(merged.get("port") or DEFAULT_PORT, "port")
-        timeout = check_seconds("connect_timeout", merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT), 3600, "10")
+        shared = CommonOptions.from_params(params, defaults, DEFAULT_PORT)
+        merged = shared.merged
         validate = merged.get("validate_certs", True)
         if not isinstance(validate, bool):
             raise PmInputError(f"validate_certs '{validate}' is not valid; use true or false")
@@ -137,11 +131,11 @@ class RedfishTarget:
             raise PmInputError("certificate_fingerprint and ca_path were both given; pin the fingerprint or verify with the CA, not both")
         resource_id = merged.get("resource_id")
         return cls(
-            host=str(host).strip(),
-            port=port,
-            user=str(merged.get("user") or ""),
-            password=str(merged.get("password") or ""),
-            connect_timeout=timeout,
+            host=shared.host,
+            port=shared.port,
+            user=shared.user,
+            password=shared.password,
+            connect_timeout=shared.connect_timeout,
             validate_certs=validate,
             ca_path=ca_path,
             fingerprint=fingerprint,

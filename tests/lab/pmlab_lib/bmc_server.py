@@ -37,7 +37,7 @@ import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.session as ipmisession
 from pyghmi.ipmi.private import serversession
 
-from pmlab_lib import prompt_wait, sdr
+from pmlab_lib import bmc_records, prompt_wait, sdr
 from pmlab_lib.control import ControlClient
 
 PRIVILEGES = {"callback": 1, "user": 2, "operator": 3, "administrator": 4}
@@ -323,6 +323,9 @@ class LabBmc(pyghmi_bmc.Bmc):
         self.control = ControlClient(config["control_socket"], timeout=2)
         self.faults = Faults(config["faults_file"])
         self.sensors = sdr.SensorRepository(config["sensors_file"])
+        self.fru = bmc_records.FruIdentity(config.get("name") or f"bmc-{config['port']}")  # the farm's BMCs have no machine name
+        self.sel = bmc_records.SelCommands(bmc_records.SelStore(bmc_records.sel_folder(config), Path(config["sensors_file"])))
+        self._lan: Optional[bmc_records.LanSettings] = None
         self.serial: Optional[socket.socket] = None
         self.sol_session: Any = None
         self.iohandler = self._from_sol_client
@@ -368,7 +371,8 @@ class LabBmc(pyghmi_bmc.Bmc):
 
     def send_device_id(self, session):
         # manufacturer id 3 bytes, product id 2 bytes (IPMI 2.0 table 20-2)
-        data = [0x20, 0x01, 0x01, 0x00, 0x02, 0x23]
+        # firmware revision 1.23 (bmc_records: the Redfish face's FirmwareVersion too)
+        data = [0x20, 0x01, bmc_records.FIRMWARE_MAJOR, bmc_records.FIRMWARE_MINOR, 0x02, 0x23]
         data += list(struct.pack("<I", 0x00C75E)[:3]) + list(struct.pack("<H", 0x0001))
         session.send_ipmi_response(data=data)
 
@@ -446,6 +450,8 @@ class LabBmc(pyghmi_bmc.Bmc):
                 owner = list(bytearray(self.sol_session.managedsessionid)) if self.sol_session is not None else [0, 0, 0, 0]
                 return session.send_ipmi_response(data=owner + [0] * 8)
             handled = self.sensors.handle(netfn, command, list(request["data"]))
+            if handled is None:
+                handled = self._records(netfn, command, list(request["data"]))
             if handled is not None:
                 code, data = handled
                 return session.send_ipmi_response(code=code, data=data)
@@ -453,6 +459,22 @@ class LabBmc(pyghmi_bmc.Bmc):
         except Exception:
             self.log("error handling request:\n" + traceback.format_exc())
             return session.send_ipmi_response(code=0xFF)
+
+    def _records(self, netfn: int, command: int, data: list) -> Optional[tuple]:
+        """FRU, SEL, Device GUID, DCMI power and LAN parameters (bmc_records.py, shared with the Redfish face)."""
+        if netfn == 0x0A:
+            return bmc_records.handle_fru(self.fru, command, data) or self.sel.handle(command, data)
+        if netfn == 0x06 and command in (0x08, 0x37):  # Get Device GUID, Get System GUID (pyghmi's sent SMBIOS order)
+            return 0, bmc_records.guid_bytes(str(self.uuid))
+        if netfn == 0x06 and command == 0x42:
+            return bmc_records.handle_channel_info(data)
+        if netfn == 0x2C:
+            return bmc_records.handle_dcmi(self.get_power_state() == "on", command, data)
+        if netfn == 0x0C and command == 0x02:
+            if self._lan is None:  # read once, when first asked (a farm of BMCs starts no "ip" commands)
+                self._lan = bmc_records.lan_settings(self.config["address"])
+            return bmc_records.handle_lan(self._lan, data)
+        return None
 
     def _chassis_status(self, session):
         power = 1 if self.get_power_state() == "on" else 0

@@ -29,7 +29,7 @@ Operations (all answer within 100 ms; none blocks on a boot or shutdown):
                            change behaviour at run time (tests, fault injection);
                            os_shutdown=ignore makes the OS's poweroff/halt/reboot
                            commands do nothing (a hung shutdown, for BMC fallback tests).
-    redfish_configure profile=generic|dell|boot_ignored
+    redfish_configure profile=generic|dell|boot_ignored|settings|multi
               fault={"mode": "none"|"503"|"silent"|"slow"|"task", ...} session_limit=int
                            switch the Redfish face's vendor profile, fault and session
                            limit at run time (see redfish_bmc.py); status then carries

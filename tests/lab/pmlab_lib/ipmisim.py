@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from pmlab_lib import sdr
+from pmlab_lib import bmc_records, sdr
 
 PRIVILEGE_NAMES = {"user": "user", "operator": "operator", "administrator": "admin"}
 AUTHS = "none md2 md5 straight"
@@ -79,6 +79,25 @@ def _hex(data: bytes) -> str:
     return " ".join(f"0x{byte:02x}" for byte in data)
 
 
+def sel_events(repository: "sdr.SensorRepository", now: int) -> List[bytes]:
+    """The SEL ipmi_sim starts with (13 bytes each after the record type): the machine powered on,
+    the OS shut down gracefully, a threshold crossed and cleared on the first threshold sensor, soft-off."""
+    def record(seconds: int, sensor_type: int, number: int, direction: int, data: bytes) -> bytes:
+        return seconds.to_bytes(4, "little") + bytes([0x20, 0x00, 0x04, sensor_type, number, direction]) + data
+
+    events = [record(now - 40, 0x22, bmc_records.ACPI_SENSOR, 0x6F, b"\x00\xff\xff")]
+    sensors = [sensor for sensor in repository.sensors() if sensor.thresholds.get("upper_critical") is not None]
+    if sensors:
+        sensor = sensors[0]
+        sensor_type = sdr.TYPES.get(sensor.kind, (0x0B, 0))[0]
+        reading, limit = sensor.raw(sensor.thresholds["upper_critical"]) + 1, sensor.raw(sensor.thresholds["upper_critical"])
+        events.append(record(now - 30, sensor_type, sensor.number, 0x01, bytes([0x59, reading & 0xFF, limit & 0xFF])))
+        events.append(record(now - 20, sensor_type, sensor.number, 0x81, bytes([0x59, limit & 0xFF, limit & 0xFF])))
+    events.append(record(now - 10, 0x20, bmc_records.OS_SENSOR, 0x6F, b"\x03\xff\xff"))
+    events.append(record(now - 5, 0x22, bmc_records.ACPI_SENSOR, 0x6F, b"\x05\xff\xff"))
+    return events
+
+
 def prepare(config: Dict[str, Any]) -> List[str]:
     state = Path(config["state_dir"])
     state.mkdir(parents=True, exist_ok=True)
@@ -116,6 +135,10 @@ def prepare(config: Dict[str, Any]) -> List[str]:
         "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02",
         "sel_enable 0x20 1000 0x0a",
     ]
+    # FRU device 0 from the same lab facts as the lab's own BMC (bmc_records), and a SEL with a few events
+    image = bmc_records.fru_image(bmc_records.FruIdentity(config["name"]))
+    emu.append(f"mc_add_fru_data 0x20 0 {len(image)} data {_hex(image)}")
+    emu += [f"sel_add 0x20 0x02 {_hex(record)}" for record in sel_events(repository, int(time.time()))]
     for sensor in repository.sensors():
         value_file = values / f"sensor{sensor.number}"
         value_file.write_text(str(sensor.raw(sensor.value)))

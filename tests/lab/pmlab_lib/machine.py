@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from pmlab_lib import bmc_records
+
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 BOOT_DEVICES = ("default", "network", "hd", "safe", "cdrom", "bios", "floppy")
 # The Redfish face's run-time switches (see redfish_bmc.py); the machine keeps them
 # so the lab's control channel is the one place to change them.
-REDFISH_PROFILES = ("generic", "dell", "boot_ignored")
+REDFISH_PROFILES = ("generic", "dell", "boot_ignored", "settings", "multi")
 REDFISH_FAULTS = ("none", "503", "silent", "slow", "task")
 DANGEROUS_COMMANDS = (
     "/usr/bin/systemctl",
@@ -131,6 +133,19 @@ class Machine:
         self.mac_bytes = bytes.fromhex(config.mac.replace(":", ""))
         self.my_mnt_ns = os.readlink("/proc/self/ns/mnt")
         self.redfish: Dict[str, Any] = {"profile": "generic", "fault": {"mode": "none"}, "session_limit": 4, "generation": 0}
+        self.sel = bmc_records.SelStore(self.state_dir)  # the BMC's event log, shared with both BMC faces
+
+    def _record(self, event: str) -> None:
+        """The BMC's SEL sees what happens to the machine: every power change passes here (bmc_records.py)."""
+        try:
+            if event == "sensors":
+                self.sel.sync()
+            elif event == "os_shutdown":
+                self.sel.os_shutdown()
+            else:
+                self.sel.power_changed(event == "on")
+        except Exception as error:  # a broken log never stops the machine
+            self._log(f"SEL record {event} failed: {error}")
 
     # ----- power model -------------------------------------------------
     def _log(self, text: str) -> None:
@@ -158,6 +173,7 @@ class Machine:
             self.power = "on"
             self.os = "booting"
             self._log(f"power on ({reason})")
+            self._record("on")
             self._set_icmp(ignore=True)
             self.console_write(
                 f"\r\n[    0.000000] Linux version 6.1.0-pmlab ({self.config.hostname}) #1 SMP\r\n"
@@ -185,6 +201,7 @@ class Machine:
             self.power = "off"
             self.os = "down"
             self._log(f"power off ({reason})")
+            self._record("off")
             self._stop_console_shell()
             self.console_stage = "silent"
             self._kill_machine_processes()
@@ -197,6 +214,7 @@ class Machine:
                 return
             self.os = "stopping"
             self._log(f"os stopping ({reason}), then {then}")
+            self._record("os_shutdown")
             self.console_write(f"\r\n[  OK  ] Reached target System Power Off ({reason}).\r\n")
 
             def finish() -> None:
@@ -626,6 +644,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.replace(ready.with_suffix(".tmp"), ready)  # atomic: the lab reads the pid from it
     while not machine.stopping.is_set():
         machine.stopping.wait(0.5)
+        machine._record("sensors")  # threshold crossings of the BMC sensor file (the faces also look when asked)
     machine.power_off("supervisor stop")
     return 0
 

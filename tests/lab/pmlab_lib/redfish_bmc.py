@@ -25,6 +25,17 @@ every request:
     off answers 409, a full session table answers 503 with ``IDRAC.2.8.RAC0218``.
     ``boot_ignored``: like generic, but a boot override PATCH is accepted
     (204) and changes nothing: it reads back as before (firmware that ignores it).
+    ``settings``: like generic, but the ComputerSystem carries ``@Redfish.Settings``
+    with a SettingsObject (``/redfish/v1/Systems/1/Settings``): a PATCH to the
+    system itself answers 405 (as BMCs that want their settings object do), a
+    PATCH of Boot to the settings object (If-Match honoured) is applied at once
+    to the machine's boot override. Real BMCs apply it at the next reset
+    (``SupportedApplyTimes: OnReset``); the lab has no reboot-to-apply and says
+    ``Immediate``.
+    ``multi``: like generic, and a second ComputerSystem ``2`` on the same BMC
+    (a blade or partition): its power and boot override are a flag in the face's
+    memory, not a machine; GET and ComputerSystem.Reset only (PATCH answers 405).
+    System ``1`` still drives the machine, so ``resource_id`` matters.
 ``fault`` (``{"mode": ...}``)
     ``none``; ``503`` (``count``: how many requests, default all; ``Retry-After: 1``);
     ``silent`` (accepts TCP, never answers, not even the TLS handshake);
@@ -62,7 +73,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from pmlab_lib import sdr
+from pmlab_lib import bmc_records, sdr
 from pmlab_lib.control import ControlClient, ControlError
 
 BASE = "Base.1.15"
@@ -71,7 +82,7 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     "generic": {
         "reset_types": ALL_RESET_TYPES,
         "system_id": "1", "chassis_id": "1", "manager_id": "bmc",
-        "manufacturer": "pmlab", "model": "pmlab machine", "firmware": "pmlab-bmc 1.0",
+        "manufacturer": "pmlab", "model": "pmlab-machine", "firmware": bmc_records.FIRMWARE_VERSION,  # as the IPMI face
         "boot_honoured": True, "conflict_on_same_state": False, "vendor_busy": None,
     },
     "dell": {
@@ -86,7 +97,21 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         "manufacturer": "pmlab", "model": "pmlab machine (ignores boot override)", "firmware": "pmlab-bmc 0.9",
         "boot_honoured": False, "conflict_on_same_state": False, "vendor_busy": None,
     },
+    "settings": {
+        "reset_types": ALL_RESET_TYPES,
+        "system_id": "1", "chassis_id": "1", "manager_id": "bmc",
+        "manufacturer": "pmlab", "model": "pmlab machine (boot via @Redfish.Settings)", "firmware": "pmlab-bmc 1.1",
+        "boot_honoured": True, "conflict_on_same_state": False, "vendor_busy": None, "settings_object": True,
+    },
+    "multi": {
+        "reset_types": ALL_RESET_TYPES,
+        "system_id": "1", "chassis_id": "1", "manager_id": "bmc",
+        "manufacturer": "pmlab", "model": "pmlab machine (two systems)", "firmware": "pmlab-bmc 1.1",
+        "boot_honoured": True, "conflict_on_same_state": False, "vendor_busy": None, "second_system": "2",
+    },
 }
+SECOND_POWER = {"On": "On", "ForceOn": "On", "ForceOff": "Off", "GracefulShutdown": "Off", "GracefulRestart": "On", "ForceRestart": "On",
+                "PowerCycle": "On"}  # profile multi: what a reset leaves system 2 at (restarts need it on)
 # Redfish BootSourceOverrideTarget <-> the machine's boot device (IPMI's names)
 TARGETS = {"None": "default", "Pxe": "network", "Hdd": "hd", "Cd": "cdrom", "BiosSetup": "bios", "Floppy": "floppy"}
 TARGET_OF = {device: target for target, device in TARGETS.items()}
@@ -126,6 +151,15 @@ TYPES = {
     "TaskService": "#TaskService.v1_2_0.TaskService",
     "TaskCollection": "#TaskCollection.TaskCollection",
     "Task": "#Task.v1_7_0.Task",
+    "LogServiceCollection": "#LogServiceCollection.LogServiceCollection",
+    "LogService": "#LogService.v1_5_0.LogService",
+    "LogEntryCollection": "#LogEntryCollection.LogEntryCollection",
+    "LogEntry": "#LogEntry.v1_15_0.LogEntry",
+    "EthernetInterfaceCollection": "#EthernetInterfaceCollection.EthernetInterfaceCollection",
+    "EthernetInterface": "#EthernetInterface.v1_9_0.EthernetInterface",
+    "UpdateService": "#UpdateService.v1_11_0.UpdateService",
+    "SoftwareInventoryCollection": "#SoftwareInventoryCollection.SoftwareInventoryCollection",
+    "SoftwareInventory": "#SoftwareInventory.v1_9_0.SoftwareInventory",
 }
 SILENT_HOLD = 600.0  # a silent BMC keeps a connection at most this long (bounded: threads end)
 
@@ -199,6 +233,10 @@ class RedfishFace:
         self.users: Dict[str, Dict[str, str]] = config["users"]
         self.control = ControlClient(config["control_socket"], timeout=3)
         self.sensors = sdr.SensorRepository(config["sensors_file"])
+        # FRU, SEL, power and LAN: the same records as the IPMI face (bmc_records.py)
+        self.fru = bmc_records.FruIdentity(config["name"])
+        self.sel = bmc_records.SelStore(bmc_records.sel_folder(config), Path(config["sensors_file"]))
+        self.lan = bmc_records.lan_settings(config["address"])
         self.uuid = config["uuid"]
         self.name = config["name"]
         self.lock = threading.RLock()
@@ -212,6 +250,7 @@ class RedfishFace:
         self.fault_used = 0
         self.log_path = Path(config.get("redfish_log_file") or "/dev/null")
         self.settings: Dict[str, Any] = {}  # the machine's last "redfish" switches (profile, fault, session_limit)
+        self.second: Dict[str, Any] = {"power": "Off", "resets": 0}  # profile multi: system 2, in memory only
 
     def log(self, text: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -397,6 +436,8 @@ class Resources:
         self.system = f"/redfish/v1/Systems/{self.profile['system_id']}"
         self.chassis = f"/redfish/v1/Chassis/{self.profile['chassis_id']}"
         self.manager = f"/redfish/v1/Managers/{self.profile['manager_id']}"
+        self.settings = f"{self.system}/Settings" if self.profile.get("settings_object") else None
+        self.second = f"/redfish/v1/Systems/{self.profile['second_system']}" if self.profile.get("second_system") else None
         self._sensors: Optional[List[sdr.Sensor]] = None
 
     @property
@@ -412,6 +453,7 @@ class Resources:
             Systems={"@odata.id": "/redfish/v1/Systems"}, Chassis={"@odata.id": "/redfish/v1/Chassis"},
             Managers={"@odata.id": "/redfish/v1/Managers"}, SessionService={"@odata.id": "/redfish/v1/SessionService"},
             AccountService={"@odata.id": "/redfish/v1/AccountService"}, Tasks={"@odata.id": "/redfish/v1/TaskService"},
+            UpdateService={"@odata.id": "/redfish/v1/UpdateService"},
             Links={"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}},
             ProtocolFeaturesSupported={"ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False, "NoLinks": False},
                                        "FilterQuery": False, "SelectQuery": False, "OnlyMemberQuery": False, "ExcerptQuery": False},
@@ -424,7 +466,9 @@ class Resources:
         return odata(
             "ComputerSystem", self.system, Id=self.profile["system_id"], Name=self.face.name, HostName=self.face.name,
             SystemType="Physical", Manufacturer=self.profile["manufacturer"], Model=self.profile["model"],
-            SerialNumber=f"PMLAB-{self.face.name}", UUID=self.face.uuid, PowerState=self.face.power_state(st),
+            SerialNumber=self.face.fru.product_serial, SKU=self.face.fru.product_part_number,
+            PartNumber=self.face.fru.product_part_number, AssetTag=self.face.fru.asset_tag, BiosVersion=bmc_records.BIOS_VERSION,
+            UUID=self.face.uuid, PowerState=self.face.power_state(st),
             Status=_status(rollup(self.sensors)),
             Boot={
                 "BootSourceOverrideEnabled": enabled,
@@ -437,12 +481,33 @@ class Resources:
             Actions={"#ComputerSystem.Reset": {"target": f"{self.system}/Actions/ComputerSystem.Reset",
                                                "ResetType@Redfish.AllowableValues": list(self.profile["reset_types"])}},
             Links={"Chassis": [{"@odata.id": self.chassis}], "ManagedBy": [{"@odata.id": self.manager}]},
+            **({"@Redfish.Settings": {"@odata.type": "#Settings.v1_3_5.Settings", "SettingsObject": {"@odata.id": self.settings},
+                                      "SupportedApplyTimes": ["Immediate"]}} if self.settings else {}),
+        )
+
+    def settings_object(self) -> Dict[str, Any]:
+        """Profile settings: the pending settings of system 1 (applied at once, so the same Boot as the system)."""
+        return odata("ComputerSystem", str(self.settings), Id="Settings", Name=f"{self.face.name} pending settings",
+                     Boot=self.computer_system()["Boot"])
+
+    def second_system(self) -> Dict[str, Any]:
+        """Profile multi: system 2, a second ComputerSystem whose power is a flag in the face's memory."""
+        with self.face.lock:
+            power = self.face.second["power"]
+        return odata(
+            "ComputerSystem", str(self.second), Id=self.profile["second_system"], Name=f"{self.face.name}-2", SystemType="Physical",
+            Manufacturer=self.profile["manufacturer"], Model=self.profile["model"], PowerState=power, Status=_status(),
+            Boot={"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None", "BootSourceOverrideMode": "Legacy"},
+            Actions={"#ComputerSystem.Reset": {"target": f"{self.second}/Actions/ComputerSystem.Reset",
+                                               "ResetType@Redfish.AllowableValues": list(self.profile["reset_types"])}},
+            Links={"ManagedBy": [{"@odata.id": self.manager}]},
         )
 
     def chassis_resource(self) -> Dict[str, Any]:
         return odata(
             "Chassis", self.chassis, Id=self.profile["chassis_id"], Name=f"{self.face.name} chassis", ChassisType="RackMount",
-            Manufacturer=self.profile["manufacturer"], Model=self.profile["model"], PowerState=self.face.power_state(self.status),
+            Manufacturer=self.profile["manufacturer"], Model=self.face.fru.board_product, SerialNumber=self.face.fru.board_serial,
+            PartNumber=self.face.fru.board_part_number, PowerState=self.face.power_state(self.status),
             Status=_status(rollup(self.sensors)), Thermal={"@odata.id": f"{self.chassis}/Thermal"},
             Power={"@odata.id": f"{self.chassis}/Power"}, Sensors={"@odata.id": f"{self.chassis}/Sensors"},
             Links={"ComputerSystems": [{"@odata.id": self.system}], "ManagedBy": [{"@odata.id": self.manager}]},
@@ -466,7 +531,13 @@ class Resources:
         return odata("Thermal", f"{self.chassis}/Thermal", Id="Thermal", Name="Thermal", Temperatures=temperatures, Fans=fans)
 
     def power(self) -> Dict[str, Any]:
-        voltages, controls = [], []
+        reading = bmc_records.power_reading(self.status["power"] == "on")  # DCMI Get Power Reading's model
+        voltages: List[Dict[str, Any]] = []
+        controls: List[Dict[str, Any]] = [{
+            "@odata.id": f"{self.chassis}/Power#/PowerControl/0", "MemberId": "0", "Name": "System Power Control",
+            "PowerConsumedWatts": reading.watts, "Status": {"State": "Enabled", "Health": "OK"},
+            "PowerMetrics": {"MinConsumedWatts": reading.minimum, "MaxConsumedWatts": reading.maximum,
+                             "AverageConsumedWatts": reading.average, "IntervalInMin": reading.period // 60}}]
         for sensor in self.sensors:
             if sensor.kind == "voltage":
                 member = str(len(voltages))
@@ -500,8 +571,55 @@ class Resources:
             "Manager", self.manager, Id=self.profile["manager_id"], Name="pmlab BMC", ManagerType="BMC", UUID=self.face.uuid,
             FirmwareVersion=self.profile["firmware"], Manufacturer=self.profile["manufacturer"], Status=_status(),
             SerialConsole={"ServiceEnabled": True, "MaxConcurrentSessions": 1, "ConnectTypesSupported": ["IPMI"]},
+            LogServices={"@odata.id": f"{self.manager}/LogServices"},
+            EthernetInterfaces={"@odata.id": f"{self.manager}/EthernetInterfaces"},
             Links={"ManagerForServers": [{"@odata.id": self.system}], "ManagerForChassis": [{"@odata.id": self.chassis}]},
         )
+
+    # ----- FRU/SEL/LAN/firmware: the IPMI face's records (bmc_records.py) -----
+    def sel_service(self) -> Dict[str, Any]:
+        path = f"{self.manager}/LogServices/SEL"
+        return odata("LogService", path, Id="SEL", Name="System Event Log", Description="IPMI System Event Log",
+                     MaxNumberOfRecords=bmc_records.SEL_CAPACITY, OverWritePolicy="WrapsWhenFull", DateTime=now_iso(),
+                     DateTimeLocalOffset="+00:00", ServiceEnabled=True, LogEntryType="SEL", Status=_status(),
+                     Entries={"@odata.id": f"{path}/Entries"},
+                     Actions={"#LogService.ClearLog": {"target": f"{path}/Actions/LogService.ClearLog"}})
+
+    def log_entry(self, record: bmc_records.SelRecord) -> Dict[str, Any]:
+        return odata("LogEntry", f"{self.manager}/LogServices/SEL/Entries/{record.id}", Id=str(record.id),
+                     Name=f"SEL entry {record.id}", EntryType="SEL", Created=record.created, Severity=record.severity,
+                     Message=record.message, SensorType=record.redfish_sensor_type, SensorNumber=record.sensor_number,
+                     EntryCode="Deassert" if record.direction == "deasserted" else "Assert", GeneratorId=f"{record.generator:#06x}")
+
+    def sel_entries(self) -> Dict[str, Any]:
+        path = f"{self.manager}/LogServices/SEL/Entries"
+        members = [self.log_entry(record) for record in self.face.sel.records()]  # Members auto-expand (LogEntryCollection)
+        return odata("LogEntryCollection", path, Name="System Event Log Entries", Members=members, **{"Members@odata.count": len(members)})
+
+    def sel_entry(self, wanted: str) -> Optional[Dict[str, Any]]:
+        return next((self.log_entry(r) for r in self.face.sel.records() if str(r.id) == wanted), None)
+
+    def ethernet_interface(self) -> Dict[str, Any]:
+        lan = self.face.lan
+        return odata("EthernetInterface", f"{self.manager}/EthernetInterfaces/1", Id="1", Name="BMC LAN (IPMI channel 1)",
+                     InterfaceEnabled=True, LinkStatus="LinkUp", Status=_status(), MACAddress=lan.mac, PermanentMACAddress=lan.mac,
+                     IPv4Addresses=[{"Address": lan.address, "SubnetMask": lan.netmask, "Gateway": lan.gateway,
+                                     "AddressOrigin": {"static": "Static", "dhcp": "DHCP"}.get(lan.source, "Static")}],
+                     VLAN={"VLANEnable": lan.vlan is not None, "VLANId": lan.vlan or 0})
+
+    def update_service(self) -> Dict[str, Any]:
+        return odata("UpdateService", "/redfish/v1/UpdateService", Id="UpdateService", Name="Update Service", ServiceEnabled=False,
+                     Status=_status(), FirmwareInventory={"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"})
+
+    def firmware_items(self) -> Dict[str, Tuple[str, str]]:
+        return {"BMC": ("BMC firmware", self.profile["firmware"]), "BIOS": ("System BIOS", bmc_records.BIOS_VERSION)}
+
+    def firmware_item(self, wanted: str) -> Optional[Dict[str, Any]]:
+        item = self.firmware_items().get(wanted)
+        if item is None:
+            return None
+        return odata("SoftwareInventory", f"/redfish/v1/UpdateService/FirmwareInventory/{wanted}", Id=wanted, Name=item[0],
+                     Version=item[1], Updateable=False, Status=_status())
 
     def session_service(self) -> Dict[str, Any]:
         return odata("SessionService", "/redfish/v1/SessionService", Id="SessionService", Name="Session Service", ServiceEnabled=True,
@@ -721,11 +839,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise HttpError(405, "OperationNotAllowed", "Only GET is allowed here.", headers={"Allow": "GET, HEAD"})
             return self.answer(200, res.metadata(), method=method)
         if path == "/redfish/v1/Systems":
-            return self.get_only(method, collection("ComputerSystemCollection", path, "Computer System Collection", [res.system]))
+            members = [res.system] + ([res.second] if res.second else [])
+            return self.get_only(method, collection("ComputerSystemCollection", path, "Computer System Collection", members))
         if path == res.system:
             if method == "PATCH":
                 return self.patch_system(res, caller)
-            return self.get_only(method, res.computer_system(), "GET, HEAD, PATCH")
+            return self.get_only(method, res.computer_system(), "GET, HEAD" if res.settings else "GET, HEAD, PATCH")
+        if res.settings and path == res.settings:
+            if method == "PATCH":
+                return self.patch_system(res, caller, settings=True)
+            return self.get_only(method, res.settings_object(), "GET, HEAD, PATCH")
+        if res.second and path == res.second:
+            return self.get_only(method, res.second_system())
+        if res.second and path == f"{res.second}/Actions/ComputerSystem.Reset":
+            if method != "POST":
+                raise HttpError(405, "OperationNotAllowed", "Only POST is allowed on an action.", headers={"Allow": "POST"})
+            return self.reset_second(res, caller)
         if path == f"{res.system}/Actions/ComputerSystem.Reset":
             if method != "POST":
                 raise HttpError(405, "OperationNotAllowed", "Only POST is allowed on an action.", headers={"Allow": "POST"})
@@ -746,6 +875,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.get_only(method, collection("ManagerCollection", path, "Manager Collection", [res.manager]))
         if path == res.manager:
             return self.get_only(method, res.manager_resource())
+        if path == f"{res.manager}/LogServices":
+            return self.get_only(method, collection("LogServiceCollection", path, "Log Services", [f"{path}/SEL"]))
+        if path == f"{res.manager}/LogServices/SEL":
+            return self.get_only(method, res.sel_service())
+        if path == f"{res.manager}/LogServices/SEL/Entries":
+            return self.get_only(method, res.sel_entries())
+        if path.startswith(f"{res.manager}/LogServices/SEL/Entries/"):
+            return self.get_only(method, res.sel_entry(path.rsplit("/", 1)[1]))
+        if path == f"{res.manager}/LogServices/SEL/Actions/LogService.ClearLog":
+            if method != "POST":
+                raise HttpError(405, "OperationNotAllowed", "Only POST is allowed on an action.", headers={"Allow": "POST"})
+            self.need(caller, "ConfigureManager")
+            face.sel.clear()
+            face.log("SEL cleared")
+            return self.answer(204, None, None, "POST")
+        if path == f"{res.manager}/EthernetInterfaces":
+            return self.get_only(method, collection("EthernetInterfaceCollection", path, "Ethernet Interfaces", [f"{path}/1"]))
+        if path == f"{res.manager}/EthernetInterfaces/1":
+            return self.get_only(method, res.ethernet_interface())
+        if path == "/redfish/v1/UpdateService":
+            return self.get_only(method, res.update_service())
+        if path == "/redfish/v1/UpdateService/FirmwareInventory":
+            return self.get_only(method, collection("SoftwareInventoryCollection", path, "Firmware Inventory",
+                                                    [f"{path}/{key}" for key in res.firmware_items()]))
+        if path.startswith("/redfish/v1/UpdateService/FirmwareInventory/"):
+            return self.get_only(method, res.firmware_item(path.rsplit("/", 1)[1]))
         if path == "/redfish/v1/SessionService":
             return self.get_only(method, res.session_service())
         if path == "/redfish/v1/SessionService/Sessions":
@@ -813,11 +968,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(204, None, None, method)
         return self.get_only(method, face.session_resource(session), "GET, HEAD, DELETE")
 
-    def patch_system(self, res: Resources, caller: Optional[Caller]) -> None:
+    def patch_system(self, res: Resources, caller: Optional[Caller], settings: bool = False) -> None:
         face = self.server.face
         body = self.read_body()
         self.need(caller, "ConfigureComponents")
-        current = res.computer_system()
+        if res.settings and not settings:
+            raise HttpError(405, "OperationNotAllowed", f"The PATCH operation is not allowed on {res.system}; PATCH its settings object "
+                            f"{res.settings} (@Redfish.Settings).", headers={"Allow": "GET, HEAD"})
+        current = res.settings_object() if settings else res.computer_system()
         match = (self.headers.get("If-Match") or "").strip()
         if match and match != "*" and etag(current) not in [m.strip() for m in match.split(",")]:
             raise HttpError(412, "PreconditionFailed", "The ETag supplied did not match the ETag required to change this resource.")
@@ -851,9 +1009,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             face.log(f"boot override {target}/{enabled}/{mode} accepted and ignored (profile boot_ignored)")
             return self.answer(204, None, None, "PATCH")
         face.control.call("bootdev", device=device, persistent=persistent, uefi=mode == "UEFI")
-        face.log(f"boot override {target}/{enabled}/{mode} -> {device} persistent={persistent}")
-        updated = Resources(face, face.status()).computer_system()
+        face.log(f"boot override {target}/{enabled}/{mode} -> {device} persistent={persistent}" + (" (settings object)" if settings else ""))
+        now = Resources(face, face.status())
+        updated = now.settings_object() if settings else now.computer_system()
         self.answer(200, updated, {"ETag": etag(updated)}, "PATCH")
+
+    def reset_second(self, res: Resources, caller: Optional[Caller]) -> None:
+        """Profile multi: ComputerSystem.Reset of system 2 changes its flag in memory, never the machine."""
+        face = self.server.face
+        body = self.read_body()
+        self.need(caller, "ConfigureComponents")
+        reset_type = body.get("ResetType") if isinstance(body, dict) else None
+        if reset_type not in res.profile["reset_types"]:
+            raise HttpError(400, "ActionParameterNotSupported", "The parameter ResetType for the action ComputerSystem.Reset is not "
+                            f"supported on the target resource (value {reset_type}; allowed: {', '.join(res.profile['reset_types'])}).")
+        with face.lock:
+            before = face.second["power"]
+            if reset_type in ("GracefulRestart", "ForceRestart", "PowerCycle") and before == "Off":
+                raise HttpError(409, "ResourceInUse", "The system is powered off; a restart needs it on.")
+            after = SECOND_POWER.get(reset_type, before)
+            if reset_type == "PushPowerButton":
+                after = "Off" if before == "On" else "On"
+            face.second["power"] = after
+            face.second["resets"] += 1
+        face.log(f"system {res.profile['second_system']} reset {reset_type} -> power {after} (in memory)")
+        self.answer(204, None, None, "POST")
 
     def reset(self, res: Resources, caller: Optional[Caller]) -> None:
         face = self.server.face

@@ -29,6 +29,7 @@ LIBRARIES = {"pyghmi", "paramiko", "libvirt"}
 NEEDS: Dict[str, Set[str]] = {
     "pm_ipmi_power": {"pyghmi"},
     "pm_power": {"pyghmi"},
+    "pm_bmc_info": {"pyghmi"},
     "pm_console": {"pyghmi"},
     "pm_sensors": {"pyghmi", "sensors"},
     "pm_wake": {"paramiko"},

@@ -1,0 +1,83 @@
+"""_bmc/targets.py: the one place where a task's BMCs (``bmc`` or a ``targets`` fleet) are validated."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import power as bmc_power
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import targets
+from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
+from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as ipmi_power
+from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import TlsContexts
+
+BAD_FLEETS = [
+    ({"targets": [{"bmc": "a"}, {"bmc": "a"}]}, "targets[1] repeats BMC a:623 (already a); list every BMC once"),
+    ({"targets": [{"bmc": "a", "colour": 1}]}, "targets[0] has unknown key 'colour'"),
+    ({"targets": [{"user": "u"}]}, "targets[0] has no bmc; set bmc to the BMC's host name or address"),
+    ({"targets": ["a"]}, "targets[0] 'a' is not a dictionary"),
+    ({"targets": [{"bmc": "a"}], "bmc": "b"}, "bmc and targets were both given"),
+    ({}, "bmc is missing"),
+    ({"targets": [{"bmc": "a", "state": "sideways"}]}, "targets[0].state 'sideways' is not valid"),
+]
+
+
+@pytest.mark.parametrize("params,message", BAD_FLEETS)
+def test_pm_power_and_pm_ipmi_power_refuse_a_bad_fleet_in_the_same_words(params, message):
+    with pytest.raises(PmInputError) as ipmi:
+        ipmi_power.build_jobs(dict(params, protocol="ipmi"))
+    with pytest.raises(PmInputError) as both:
+        bmc_power.build_targets(dict(params, protocol="ipmi"))
+    assert message in ipmi.value.msg
+    # the same words; only the list of keys a target may have differs (pm_power adds the Redfish ones)
+    assert ipmi.value.msg.split("; use ")[0] == both.value.msg.split("; use ")[0]
+
+
+def test_a_target_inherits_the_task_options_but_not_its_name_or_bmc():
+    entries = targets.fleet_entries(
+        {"user": "admin", "password": "pw", "port": 6230, "name": "task", "targets": [{"host": "10.0.0.1"}, {"bmc": "10.0.0.2", "name": "b", "port": 1}]},
+        bmc_power.FLEET_KEYS,
+    )
+    assert [(e.label, e.params["bmc"], e.params["port"], e.params["user"]) for e in entries] == [
+        ("10.0.0.1", "10.0.0.1", 6230, "admin"),
+        ("b", "10.0.0.2", 1, "admin"),
+    ]
+    assert "host" not in entries[0].params and entries[0].params.get("name") is None
+    assert entries[1].option("port") == "targets[1].port" and entries[1].where == "targets[1]"
+
+
+def test_single_form_names_options_plainly():
+    (entry,) = targets.fleet_entries({"bmc": "x", "port": None}, bmc_power.FLEET_KEYS)
+    assert (entry.index, entry.label, entry.option("port"), entry.where) == (None, "x", "port", "bmc")
+    assert "port" not in entry.params
+
+
+def test_endpoint_of_builds_the_connections_the_protocol_may_use():
+    (entry,) = targets.fleet_entries({"bmc": "x", "password": "pw"}, bmc_power.FLEET_KEYS)
+    auto = targets.endpoint_of(entry)
+    assert (auto.asked, auto.protocol, auto.ipmi.port, auto.redfish.port) == ("auto", None, 623, 443)
+    ipmi = targets.endpoint_of(entry, default_protocol="ipmi")
+    assert (ipmi.protocol, ipmi.redfish, ipmi.address) == ("ipmi", None, "x:623")
+    with pytest.raises(PmInputError, match="has no Redfish settings"):
+        ipmi.redfish_target()
+
+
+def test_protocol_and_port_errors_name_the_target_option():
+    (entry,) = targets.fleet_entries({"targets": [{"bmc": "x", "protocol": "snmp"}]}, bmc_power.FLEET_KEYS)
+    with pytest.raises(PmInputError, match=r"^targets\[0\]\.protocol 'snmp' is not valid; use one of ipmi, redfish, auto$"):
+        targets.endpoint_of(entry)
+    (entry,) = targets.fleet_entries({"bmc": "x", "port": 0, "protocol": "redfish"}, bmc_power.FLEET_KEYS)
+    with pytest.raises(PmInputError, match=r"^port '0' is outside 1\.\.65535; use a port number such as 443$"):  # was silently 443
+        targets.endpoint_of(entry)
+
+
+def test_decide_settles_auto_on_ipmi_for_a_closed_port():
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]  # closed again when the block ends: nothing listens there
+    (entry,) = targets.fleet_entries({"bmc": "127.0.0.1", "port": port, "connect_timeout": 1}, bmc_power.FLEET_KEYS)
+    endpoint = targets.endpoint_of(entry)
+    targets.decide([endpoint], Deadline(5), TlsContexts())
+    assert (endpoint.protocol, endpoint.error) == ("ipmi", None)
