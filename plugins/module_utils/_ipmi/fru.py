@@ -150,11 +150,12 @@ def _guid_year(t_low: int, t_mid: int, t_hi: int) -> Optional[int]:
 def guid(data: List[int], this_year: Optional[int] = None) -> Optional[str]:
     """A GUID's 16 bytes (Get System GUID / Get Device GUID) as ipmitool ``mc guid`` prints it, lower case.
 
-    As ipmitool 1.8.19 does (checked against it on ipmi_sim and the lab BMC), the encoding is detected:
-    IPMI (all fields least significant byte first), then RFC 4122 (network order), then SMBIOS (time
-    fields little endian, the rest network order); the first whose version nibble is valid (1-5) is taken,
-    a time-based one only if its time stamp lies between 1970 and this year. No valid version: the bytes
-    as they came. All zero or all 0xFF: None (no GUID).
+    ipmitool (lib/ipmi_mc.c, ``ipmi_parse_guid``) detects the encoding: it tries RFC 4122 (network order),
+    IPMI (all fields least significant byte first) and SMBIOS (time fields little endian, the rest network
+    order) in that order, and the *last* whose version nibble is valid (1-5) wins, so SMBIOS before IPMI
+    before RFC 4122 when several are valid, except that a time-based one whose time stamp is plausible
+    (1970 to this year) ends the search at once. No valid version: the bytes as they came. All zero or
+    all 0xFF: None (no GUID).
     """
     if len(data) < 16:
         return None
@@ -162,9 +163,9 @@ def guid(data: List[int], this_year: Optional[int] = None) -> Optional[str]:
     if raw in (b"\x00" * 16, b"\xff" * 16):
         return None
     little = int.from_bytes
-    modes = (
-        (little(raw[12:16], "little"), little(raw[10:12], "little"), little(raw[8:10], "little"), little(raw[6:8], "little"), raw[0:6][::-1]),
+    modes = (  # ipmitool's order: RFC 4122, IPMI, SMBIOS
         (little(raw[0:4], "big"), little(raw[4:6], "big"), little(raw[6:8], "big"), little(raw[8:10], "big"), raw[10:16]),
+        (little(raw[12:16], "little"), little(raw[10:12], "little"), little(raw[8:10], "little"), little(raw[6:8], "little"), raw[0:6][::-1]),
         (little(raw[0:4], "little"), little(raw[4:6], "little"), little(raw[6:8], "little"), little(raw[8:10], "big"), raw[10:16]),
     )
     year_now = this_year or datetime.datetime.now(datetime.timezone.utc).year
@@ -173,14 +174,11 @@ def guid(data: List[int], this_year: Optional[int] = None) -> Optional[str]:
         version = mode[2] >> 12
         if not 1 <= version <= 5:
             continue
-        if version != 1:
-            chosen = mode
-            break
-        year = _guid_year(mode[0], mode[1], mode[2])
-        if year is not None and 1970 <= year <= year_now:
-            chosen = mode
-            break
-        chosen = chosen or mode  # time-based with an impossible time: taken only if nothing better follows
+        chosen = mode  # a later valid encoding takes precedence, as in ipmitool
+        if version == 1:
+            year = _guid_year(mode[0], mode[1], mode[2])
+            if year is not None and 1970 <= year <= year_now:
+                break
     if chosen is None:
         text = raw.hex()
         return f"{text[0:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:32]}"

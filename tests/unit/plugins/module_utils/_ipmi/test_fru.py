@@ -36,6 +36,21 @@ def test_guid_in_ipmitools_byte_order(name):
     assert fru.guid(recorded["system_guid"]) == colon_fields(recorded["ipmitool"]["mc guid"])["System GUID"]
 
 
+def test_guid_valid_in_two_encodings_is_read_as_ipmitool_reads_it():
+    """Bytes whose version nibble is valid as RFC 4122 and as SMBIOS (seen on ipmi_sim with a random lab UUID):
+    ipmitool prints the SMBIOS reading (the later valid encoding wins), and so do we."""
+    raw = bytes.fromhex("f1d98116fbdb5259acd8acd1ef4c9fc9")
+    assert fru.guid(list(raw)) == "1681d9f1-dbfb-5952-acd8-acd1ef4c9fc9"
+
+
+def test_guid_time_based_with_a_plausible_time_ends_the_search():
+    import uuid
+
+    stamp = uuid.UUID("1c1c2cd6-0c5b-11ef-8000-0242ac120002")  # a version 1 GUID from 2024, in RFC 4122 byte order
+    assert stamp.version == 1
+    assert fru.guid(list(stamp.bytes), this_year=2026) == str(stamp)
+
+
 def test_guid_without_a_valid_version_is_shown_as_the_bytes_came_and_empty_is_none():
     assert fru.guid(list(range(16))) == "00010203-0405-0607-0809-0a0b0c0d0e0f"
     assert fru.guid([0] * 16) is None
