@@ -169,9 +169,7 @@ def run(params: Dict[str, Any], check_mode: bool = False) -> Dict[str, Any]:
     """The pm_power backend."""
     started = time.monotonic()
     timeout = check_seconds("timeout", params.get("timeout", 300), 86400, "300")
-    fail_on = params.get("fail_on") or "any"
-    if fail_on not in ("any", "all", "never"):
-        raise PmInputError(f"fail_on '{fail_on}' is not valid; use any, all or never")
+    fail_on = targets.check_fail_on(params.get("fail_on"))
     fleet = run_bounded(build_targets(params), float(timeout), bool(params.get("wait", True)), check_mode)
     elapsed = round(time.monotonic() - started, 3)
     if not params.get("targets"):
@@ -188,11 +186,7 @@ def run(params: Dict[str, Any], check_mode: bool = False) -> Dict[str, Any]:
         "redfish": sum(1 for r in results if r.get("protocol") == "redfish"),
     }
     result: Dict[str, Any] = {"changed": summary["changed"] > 0, "results": results, "summary": summary, "elapsed": elapsed}
-    if failed and (fail_on == "any" or (fail_on == "all" and len(failed) == len(results))):
-        names = ", ".join(f"{r['name']} ({r['msg']})" for r in failed[:5])
-        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-        raise PmError(f"{len(failed)} of {len(results)} targets failed: {names}{more}", **result)
-    return result
+    return targets.fleet_outcome(results, fail_on, result)
 
 
 def _single(target: Target, elapsed: float) -> Dict[str, Any]:

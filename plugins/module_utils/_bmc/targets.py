@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 # keys that name a target rather than configure it: never inherited from the task
 OWN_KEYS = ("bmc", "name", "host")
+FAIL_ON = ("any", "all", "never")
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,21 @@ def side_by_side(redfish: Optional[Callable[[], None]], ipmi: Optional[Callable[
     finally:
         if worker is not None:
             worker.join(max(deadline.remaining(), 0.0) + guard.GRACE)
+
+
+def check_fail_on(value: Any) -> str:
+    """``fail_on``: when a fleet task fails (any target, all of them, never)."""
+    fail_on = str(value or "any")
+    if fail_on not in FAIL_ON:
+        raise PmInputError(f"fail_on '{value}' is not valid; use any, all or never")
+    return fail_on
+
+
+def fleet_outcome(results: Sequence[Dict[str, Any]], fail_on: str, outcome: Dict[str, Any]) -> Dict[str, Any]:
+    """``outcome`` (``results`` are its per-target results), or the failure ``fail_on`` asks for, naming the first five."""
+    failed = [result for result in results if result["failed"]]
+    if failed and (fail_on == "any" or (fail_on == "all" and len(failed) == len(results))):
+        names = ", ".join(f"{result['name']} ({result['msg']})" for result in failed[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        raise PmError(f"{len(failed)} of {len(results)} targets failed: {names}{more}", **outcome)
+    return outcome
