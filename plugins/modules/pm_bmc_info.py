@@ -38,7 +38,7 @@ attributes:
     support: none
 options:
   gather:
-    description: The sections to read; all by default.
+    description: The sections to read; all when unset (an empty list is refused).
     type: list
     elements: str
     choices: [identity, firmware, events, power, network]

@@ -48,28 +48,34 @@ class Reader(targets.Endpoint):
     finished: Optional[float] = None
 
     def result(self) -> Dict[str, Any]:
-        if self.job is not None:
-            self.data, self.unsupported, self.finished = self.job.data, self.job.unsupported, self.job.finished
-            self.error = self.error or self.job.error
+        """The per-target result: what the IPMI job or the Redfish reader found (read, never changed, here)."""
+        job = self.job
+        data, unsupported = (job.data, job.unsupported) if job is not None else (self.data, self.unsupported)
+        error = self.error or (job.error if job is not None else None)
+        finished = job.finished if job is not None else self.finished
         result: Dict[str, Any] = {
             "name": self.label,
             "bmc": self.address,
             "protocol": self.protocol,
             "changed": False,
-            "elapsed": round((self.finished or time.monotonic()) - self.started, 3),
-            "failed": self.error is not None,
-            "unsupported": list(self.unsupported),
+            "elapsed": round((finished or time.monotonic()) - self.started, 3),
+            "failed": error is not None,
+            "unsupported": list(unsupported),
         }
-        result.update(self.data)
-        if self.error is not None:
-            result["msg"] = self.error.msg
+        result.update(data)
+        if error is not None:
+            result["msg"] = error.msg
         return result
 
 
 def check_request(params: Dict[str, Any]) -> Request:
-    gather = params.get("gather") or list(SECTIONS)
+    gather = params.get("gather")
+    if gather is None:
+        gather = list(SECTIONS)
     if not isinstance(gather, list):
         gather = [gather]
+    if not gather:
+        raise PmInputError("gather '[]' names no section; name at least one of " + ", ".join(SECTIONS) + ", or leave gather unset for all")
     for index, section in enumerate(gather):
         if section not in SECTIONS:
             raise PmInputError(f"gather[{index}] '{section}' is not valid; use one or more of {', '.join(SECTIONS)}")
@@ -174,9 +180,7 @@ def run(params: Dict[str, Any]) -> Dict[str, Any]:
     """The pm_bmc_info backend (read only: check mode does the same)."""
     started = time.monotonic()
     timeout = check_seconds("timeout", params.get("timeout", 60), 86400, "60")
-    fail_on = params.get("fail_on") or "any"
-    if fail_on not in ("any", "all", "never"):
-        raise PmInputError(f"fail_on '{fail_on}' is not valid; use any, all or never")
+    fail_on = targets.check_fail_on(params.get("fail_on"))
     request = check_request(params)
     results = [reader.result() for reader in run_bounded(build_readers(params), request, float(timeout))]
     elapsed = round(time.monotonic() - started, 3)
@@ -195,11 +199,7 @@ def run(params: Dict[str, Any]) -> Dict[str, Any]:
         "redfish": sum(1 for result in results if result["protocol"] == "redfish"),
     }
     outcome: Dict[str, Any] = {"changed": False, "results": results, "summary": summary, "elapsed": elapsed}
-    if failed and (fail_on == "any" or (fail_on == "all" and len(failed) == len(results))):
-        names = ", ".join(f"{result['name']} ({result['msg']})" for result in failed[:5])
-        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-        raise PmError(f"{len(failed)} of {len(results)} targets failed: {names}{more}", **outcome)
-    return outcome
+    return targets.fleet_outcome(results, fail_on, outcome)
 
 
 __all__ = ["SECTIONS", "check_request", "parse_since", "build_readers", "run_bounded", "run"]

@@ -154,6 +154,16 @@ def network_of(interface: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _firmware_inventory(conn: Connection) -> List[Dict[str, Any]]:
+    """UpdateService's FirmwareInventory where the BMC has one (linked but missing, as on sushy-emulator: none)."""
+    try:
+        update = _link(conn.get("/redfish/v1"), "UpdateService")
+        inventory_uri = _link(conn.get(update), "FirmwareInventory") if update else None
+        return _members(conn, inventory_uri) if inventory_uri else []
+    except RedfishNotFoundError:
+        return []
+
+
 def gather(target: RedfishTarget, sections: Sequence[str], events_since: Optional[float], events_max: Optional[int],
            deadline: Deadline, tls: Optional[TlsContexts] = None) -> Tuple[Dict[str, Any], List[str]]:
     """The sections asked for, and the ones this BMC does not offer."""
@@ -187,10 +197,7 @@ def _section(conn: Connection, section: str, system: Dict[str, Any], chassis: Op
     if section == "firmware":
         if not manager:
             return None
-        root = conn.get("/redfish/v1")
-        update = _link(root, "UpdateService")
-        inventory_uri = _link(conn.get(update), "FirmwareInventory") if update else None
-        return firmware_of(manager, _members(conn, inventory_uri) if inventory_uri else [])
+        return firmware_of(manager, _firmware_inventory(conn))
     if section == "events":
         services = [uri for uri in (_link(manager, "LogServices"), _link(system, "LogServices")) if uri]
         logs = [member for uri in services for member in _members(conn, uri, 16)]

@@ -61,6 +61,7 @@ def test_severity_and_direction_of_a_log_entry():
 @pytest.mark.parametrize("params,message", [
     ({"gather": ["identity", "colour"]}, "gather[1] 'colour' is not valid; use one or more of identity, firmware, events, power, network"),
     ({"gather": ["power", "power"]}, "gather[1] 'power' is given twice; name each section once"),
+    ({"gather": []}, "gather '[]' names no section; name at least one of identity, firmware, events, power, network"),
     ({"events_max": 0}, "events_max '0' is not valid; use a number of entries from 1 to 10000"),
     ({"events_since": "last tuesday"}, "events_since 'last tuesday' is not valid; give an ISO 8601 time"),
 ])
@@ -73,3 +74,10 @@ def test_bad_input_names_the_option_the_value_and_the_fix(params, message):
 def test_events_since_takes_iso_or_epoch():
     assert bmc_info.parse_since("2026-12-05T00:00:00Z") == bmc_info.parse_since("2026-12-05T00:00:00") == 1796428800.0
     assert bmc_info.parse_since("1796428800") == 1796428800.0 and bmc_info.parse_since(None) is None
+
+
+def test_firmware_without_an_update_service_is_the_managers_version(monkeypatch):
+    """An UpdateService linked but not served (sushy-emulator does so): the Manager's version, not "unsupported"."""
+    replay(monkeypatch, skip=("/redfish/v1/UpdateService",))
+    data, unsupported = info.gather(TARGET, ("firmware",), None, None, Deadline(10))
+    assert unsupported == [] and data["firmware"]["items"] == [{"name": "BMC", "version": "1.23"}]
