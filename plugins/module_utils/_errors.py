@@ -10,7 +10,7 @@ return values (for example the output captured before a timeout).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 
 class PmError(Exception):
@@ -19,6 +19,8 @@ class PmError(Exception):
     #: whether trying the same thing again may succeed (a busy or silent peer); set by the subclass
     #: that classified the failure where it arose, never derived from the message text
     transient: bool = False
+    #: an IPMI command's completion code, when a BMC answered with one (set by ``_ipmi.errors.completion_error``)
+    completion_code: Optional[int] = None
 
     def __init__(self, msg: str, **result: Any) -> None:
         super().__init__(msg)

@@ -162,7 +162,7 @@ def login_error(text: Any, conn: BmcConnection) -> PmError:
 def completion_error(code: int, text: Optional[str], conn: BmcConnection) -> PmError:
     """A command answered with completion code ``code`` (non-zero); the error keeps it as ``completion_code``."""
     error = _completion_error(code, text, conn)
-    error.completion_code = code  # type: ignore[attr-defined]  # callers decide by the code, never by the text
+    error.completion_code = code  # callers decide by the code, never by the text
     return error
 
 

@@ -16,12 +16,14 @@ own job. Used by ``_ipmi.power`` and ``_ipmi.info``.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmConnectionError, PmError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import errors
@@ -53,7 +55,20 @@ FlowFactory = Callable[[Any, Mark], Flow]
 # an answer must come within the task's deadline; one sent at the very end still gets this long
 LAST_ANSWER = 0.5
 
-J = TypeVar("J")
+class Job(Protocol):
+    """What a flow's job has (``_ipmi.power.PowerJob``, ``_ipmi.info.InfoJob``)."""
+
+    conn: BmcConnection
+    label: str
+    command: Any
+    error: Optional[PmError]
+    step: str
+    finished: Optional[float]
+
+    def fail(self, error: PmError) -> None: ...
+
+
+J = TypeVar("J", bound=Job)
 
 
 @dataclass
@@ -146,7 +161,7 @@ class Driver:
             return
         if error.transient:
             kept = error.__class__(f"{run.ask.what} on {self.jobs[index].conn.address} kept failing until the timeout: {error.msg}")
-            kept.completion_code = getattr(error, "completion_code", None)  # type: ignore[attr-defined]
+            kept.completion_code = error.completion_code
             error = kept
         self._advance(index, None, error)
 
@@ -217,17 +232,15 @@ def frozen(jobs: Sequence[J], steps: Dict[Any, str], timeout: float, complete: C
     now = time.monotonic()
     copies: List[J] = []
     for index, job in enumerate(jobs):
-        copy = replace(job)  # type: ignore[type-var]
+        snapshot = copy.copy(job)
         step = steps.get(index, guard.LOGIN)
-        if step != guard.DONE or (copy.error is None and not complete(copy)):  # type: ignore[attr-defined]
-            copy.error = PmTimeoutError(  # type: ignore[attr-defined]
-                guard.cut_off_message(job.conn.address, step, timeout, job.label), step=step,  # type: ignore[attr-defined]
-            )
-            copy.finished = now  # type: ignore[attr-defined]
-        copies.append(copy)
+        if step != guard.DONE or (snapshot.error is None and not complete(snapshot)):
+            snapshot.error = PmTimeoutError(guard.cut_off_message(job.conn.address, step, timeout, job.label), step=step)
+            snapshot.finished = now
+        copies.append(snapshot)
     return copies
 
 
 def completion_code(error: Optional[BaseException]) -> Optional[int]:
     """The IPMI completion code a command failed with (``_ipmi.errors.completion_error``), or None."""
-    return getattr(error, "completion_code", None)
+    return error.completion_code if isinstance(error, PmError) else None
