@@ -55,6 +55,7 @@ FlowFactory = Callable[[Any, Mark], Flow]
 # an answer must come within the task's deadline; one sent at the very end still gets this long
 LAST_ANSWER = 0.5
 
+
 class Job(Protocol):
     """What a flow's job has (``_ipmi.power.PowerJob``, ``_ipmi.info.InfoJob``)."""
 
