@@ -66,7 +66,8 @@ class Job(Protocol):
     step: str
     finished: Optional[float]
 
-    def fail(self, error: PmError) -> None: ...
+    def fail(self, error: PmError) -> None:
+        """Record ``error`` as the job's outcome."""
 
 
 J = TypeVar("J", bound=Job)
