@@ -21,15 +21,13 @@ docs/reliability.md.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
-from pmtest.ansible_run import REPO_ROOT, run_module
+from pmtest.ansible_run import run_module
+from pmtest.relays import start_relay, stop_relay
 
 pytestmark = [pytest.mark.lab]
 
@@ -82,17 +80,11 @@ def test_one_bmc_stalling_at_a_login_step_holds_up_no_other(farm, step):
 
 
 def test_bmcs_that_mix_up_sessions_give_true_states_or_clear_failures(farm):
-    argv = [sys.executable, "-m", "pmlab_lib.impair", "--mix", str(MIX_SHARE), "--seed", "20"]
-    for bmc in farm.bmcs:
-        argv += ["--target", f"{bmc.host}:{bmc.port}"]
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "tests" / "lab"))
-    relay = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    relay, ports = start_relay("impair", ["--mix", str(MIX_SHARE), "--seed", "20"], [f"{bmc.host}:{bmc.port}" for bmc in farm.bmcs])
     outcomes: List[str] = []
     longest = 0.0
     try:
-        ready = relay.stdout.readline().split()
-        assert ready[:1] == ["READY"] and len(ready) == 2 + FLEET, relay.stderr.read()
-        targets = [dict(t, bmc="127.0.0.1", port=int(port)) for t, port in zip(farm_targets(farm), ready[2:])]
+        targets = [dict(t, bmc="127.0.0.1", port=port) for t, port in zip(farm_targets(farm), ports)]
         for _run in range(MIX_RUNS):
             result = fleet_query(targets, timeout=20, connect_timeout=5)
             longest = max(longest, result["elapsed"])
@@ -104,13 +96,7 @@ def test_bmcs_that_mix_up_sessions_give_true_states_or_clear_failures(farm):
                     assert own["power_state"] == "off", own  # a mixed-up reply never shows as another BMC's state
                     outcomes.append("success")
     finally:
-        relay.stdin.close()
-        try:
-            relay.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-            relay.wait()
-        counts = relay.stderr.read().strip()
+        counts = stop_relay(relay)
     print(f"\nmixing {MIX_SHARE:.0%}: {len(outcomes)} operations, {outcomes.count('success')} right, "
           f"{outcomes.count('clear failure')} failed clearly, longest task {longest} s of timeout 20; relay: {counts}")
     assert "'misdelivered': 0" not in counts, counts  # the relay really mixed replies up

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Tuple
 
 import pytest
 
-from pmtest.ansible_run import REPO_ROOT, run_module
+from pmtest.ansible_run import run_module
+from pmtest.relays import start_relay, stop_relay
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
 
@@ -44,16 +44,10 @@ def lab(tmp_path_factory):
         yield lab  # Lab.down() on leaving, also when a test failed
 
 
-def start_relay(lab, machine, loss: float, delay: float, seed: int) -> Tuple[subprocess.Popen, int]:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "tests" / "lab"))
-    proc = lab.popen(
-        [sys.executable, "-m", "pmlab_lib.impair", "--target", f"{machine.bmc_host}:{machine.bmc_port}",
-         "--loss", str(loss), "--delay", str(delay), "--seed", str(seed)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    ready = proc.stdout.readline().split()
-    assert ready[:1] == ["READY"], proc.stderr.read()
-    return proc, int(ready[2])
+def start_impaired_path(lab, machine, loss: float, delay: float, seed: int) -> Tuple[subprocess.Popen, int]:
+    proc, ports = start_relay("impair", ["--loss", str(loss), "--delay", str(delay), "--seed", str(seed)],
+                              [f"{machine.bmc_host}:{machine.bmc_port}"], popen=lab.popen)
+    return proc, ports[0]
 
 
 def one_operation(lab, machine, port: int, state: str) -> str:
@@ -79,7 +73,7 @@ def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
     relays: List[Tuple[subprocess.Popen, int]] = []
     try:
         for index, machine in enumerate(lab.machines):
-            relays.append(start_relay(lab, machine, loss, delay, seed=index + 1))
+            relays.append(start_impaired_path(lab, machine, loss, delay, seed=index + 1))
 
         def rounds(index: int) -> List[str]:
             machine, (_proc, port) = lab.machines[index], relays[index]
@@ -90,13 +84,7 @@ def test_power_changes_on_a_bad_path_succeed_or_fail_clearly(lab, setting):
     finally:
         drops: Dict[str, str] = {}
         for proc, port in relays:
-            proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            drops[str(port)] = proc.stderr.read().strip()
+            drops[str(port)] = stop_relay(proc)
     counts = {kind: outcomes.count(kind) for kind in ("success", "clear failure")}
     print(f"\n{setting}: {len(outcomes)} operations, {counts}; relays: {drops}")
     for message in sorted(set(FAILURES)):

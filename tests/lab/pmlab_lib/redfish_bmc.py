@@ -1098,6 +1098,9 @@ class RedfishServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self._hold_raw(request)
             return
         request.settimeout(10)
+        # http.server writes headers and body apart: without NODELAY, Nagle holds the body until the
+        # client's delayed ACK (40 ms a response), which a BMC's web server does not do
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as error:
