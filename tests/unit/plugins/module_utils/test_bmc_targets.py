@@ -6,10 +6,11 @@ import socket
 
 import pytest
 
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import info as bmc_info
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import power as bmc_power
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import targets
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmInputError
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as ipmi_power
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import TlsContexts
 
@@ -81,3 +82,40 @@ def test_decide_settles_auto_on_ipmi_for_a_closed_port():
     endpoint = targets.endpoint_of(entry)
     targets.decide([endpoint], Deadline(5), TlsContexts())
     assert (endpoint.protocol, endpoint.error) == ("ipmi", None)
+
+
+@pytest.mark.parametrize("backend", [ipmi_power.run, bmc_power.run, bmc_info.run])
+def test_the_three_fleet_modules_refuse_a_bad_fail_on_in_the_same_words_before_any_network(backend):
+    with pytest.raises(PmInputError) as raised:
+        backend({"bmc": "127.0.0.1", "fail_on": "sometimes"})  # refused before the fleet is built
+    assert raised.value.msg == "fail_on 'sometimes' is not valid; use any, all or never"
+
+
+def fleet(failed: int, ok: int):
+    return [{"name": f"bad{n}", "failed": True, "msg": f"reason {n}"} for n in range(failed)] + \
+        [{"name": f"good{n}", "failed": False} for n in range(ok)]
+
+
+@pytest.mark.parametrize("fail_on, failed, ok, fails", [
+    ("any", 1, 2, True), ("any", 0, 3, False),
+    ("all", 1, 2, False), ("all", 3, 0, True),
+    ("never", 3, 0, False),
+])
+def test_fail_on_decides_when_a_fleet_task_fails(fail_on, failed, ok, fails):
+    results = fleet(failed, ok)
+    outcome = {"results": results, "changed": False}
+    if not fails:
+        assert targets.fleet_outcome(results, targets.check_fail_on(fail_on), outcome) is outcome
+        return
+    with pytest.raises(PmError) as raised:
+        targets.fleet_outcome(results, fail_on, outcome)
+    assert raised.value.msg.startswith(f"{failed} of {failed + ok} targets failed: bad0 (reason 0)")
+    assert raised.value.result["results"] is results  # the per-target results still reach the user
+
+
+def test_a_failed_fleet_names_five_targets_and_counts_the_rest():
+    results = fleet(7, 1)
+    with pytest.raises(PmError) as raised:
+        targets.fleet_outcome(results, targets.check_fail_on(None), {"results": results})
+    names = ", ".join(f"bad{n} (reason {n})" for n in range(5))
+    assert raised.value.msg == f"7 of 8 targets failed: {names} and 2 more"
