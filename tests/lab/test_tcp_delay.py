@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import struct
 import threading
 import time
 
@@ -15,13 +16,19 @@ RTT = 0.1
 
 
 class Echo(socketserver.StreamRequestHandler):
+    ended = threading.Semaphore(0)  # released each time a connection ends at the server
+
     def handle(self) -> None:
-        for line in self.rfile:
-            self.wfile.write(line.upper())
+        try:
+            for line in self.rfile:
+                self.wfile.write(line.upper())
+        finally:
+            Echo.ended.release()
 
 
 @pytest.fixture
 def echo_servers():
+    Echo.ended = threading.Semaphore(0)  # this test's connections only
     servers = [socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo) for _server in range(2)]
     for server in servers:
         server.daemon_threads = True
@@ -68,6 +75,17 @@ def test_each_port_reaches_its_own_server_with_the_bytes_intact_and_each_round_t
     assert received == payload.upper()
     counts = stop_relay(proc)
     assert proc.returncode == 0 and "'connections': 2" in counts, counts
+
+
+def test_a_client_that_resets_its_connection_closes_the_server_side_too(relay):
+    _proc, ports = relay
+    conn = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
+    conn.sendall(b"ping\n")
+    assert conn.makefile("rb").readline() == b"PING\n"
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # with linger 0: a reset, not a FIN
+    # the relay passes the end on; left waiting, the server's connection would never end
+    assert Echo.ended.acquire(timeout=10), "the server side of a reset connection was left open"
 
 
 def test_a_closed_target_closes_the_client_connection(echo_servers):

@@ -25,8 +25,7 @@ def start_relay(module: str, options: Sequence[str], targets: Sequence[str],
     proc = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ready = proc.stdout.readline().split()
     if ready[:1] != ["READY"] or len(ready) != 2 + len(targets):
-        stop_relay(proc)
-        raise RuntimeError(f"pmlab_lib.{module} did not start: {ready} {proc.stderr.read()}")
+        raise RuntimeError(f"pmlab_lib.{module} did not start: {ready} {stop_relay(proc)}")
     return proc, [int(port) for port in ready[2:]]
 
 

@@ -48,11 +48,14 @@ class DelayRelay:
         queue: asyncio.Queue[Tuple[float, bytes]] = asyncio.Queue()
 
         async def receive() -> None:
-            while True:
-                data = await reader.read(CHUNK)
-                await queue.put((time.monotonic() + self.one_way, data))
-                if not data:
-                    return
+            data = b"-"
+            try:
+                while data:
+                    data = await reader.read(CHUNK)
+                    await queue.put((time.monotonic() + self.one_way, data))
+            except (ConnectionError, OSError):
+                # a reset: the other side is closed as on EOF, not left waiting
+                await queue.put((time.monotonic() + self.one_way, b""))
 
         async def deliver() -> None:
             while True:
