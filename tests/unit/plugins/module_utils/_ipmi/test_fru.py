@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import fru
@@ -44,8 +46,6 @@ def test_guid_valid_in_two_encodings_is_read_as_ipmitool_reads_it():
 
 
 def test_guid_time_based_with_a_plausible_time_ends_the_search():
-    import uuid
-
     stamp = uuid.UUID("1c1c2cd6-0c5b-11ef-8000-0242ac120002")  # a version 1 GUID from 2024, in RFC 4122 byte order
     assert stamp.version == 1
     assert fru.guid(list(stamp.bytes), this_year=2026) == str(stamp)
