@@ -222,6 +222,7 @@ class SelStore:
         self.path = Path(folder) / SEL_FILE
         self.lock_path = Path(folder) / (SEL_FILE + ".lock")
         self.sensors_file = Path(sensors_file) if sensors_file else Path(folder) / "bmc-sensors.json"
+        self._synced_mtime: Optional[float] = None  # the sensor file's mtime at this process's last sync()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[SelState]:
@@ -291,9 +292,20 @@ class SelStore:
 
     # ----- the public side ------------------------------------------------------------------
     def sync(self) -> None:
-        """Record threshold crossings the sensor file shows since the last look."""
+        """Record threshold crossings the sensor file shows since the last look.
+
+        The machine calls this twice a second: an unchanged sensor file since its last call costs
+        one stat, not the lock and the SEL file (every reader syncs under the lock anyway).
+        """
+        try:
+            mtime = self.sensors_file.stat().st_mtime
+        except OSError:
+            return
+        if mtime == self._synced_mtime:
+            return
         with self._locked() as state:
             self._sync_sensors(state)
+        self._synced_mtime = mtime
 
     def add(self, sensor_type: int, sensor_number: int, offset: int, direction: str = "asserted",
             sensor: Optional[str] = None, when: Optional[float] = None) -> SelRecord:

@@ -48,7 +48,11 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any, Dict
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+SERVE_IDLE = 60.0  # seconds the supervisor keeps an idle control connection open
 
 
 class ControlError(RuntimeError):
@@ -56,27 +60,84 @@ class ControlError(RuntimeError):
 
 
 class ControlClient:
-    """A short-lived client of one machine's control socket."""
+    """A client of one machine's control socket.
 
-    def __init__(self, socket_path: str, timeout: float = 5.0) -> None:
+    Short-lived by default: one connection per call. With ``keep_alive`` (the BMC
+    faces, which ask for the machine's state on every request) connections are
+    kept and reused, one per concurrent caller: a connection and a supervisor
+    thread per call cost the lab more CPU than the answers themselves. A kept
+    connection idle for longer than ``KEEP_IDLE`` is not reused (the supervisor
+    drops it after ``SERVE_IDLE``); one that broke meanwhile is replaced once.
+    """
+
+    KEEP_IDLE = 20.0
+
+    def __init__(self, socket_path: str, timeout: float = 5.0, keep_alive: bool = False) -> None:
         self.socket_path = str(socket_path)
         self.timeout = timeout
+        self.keep_alive = keep_alive
+        self._idle: List[Tuple[float, socket.socket]] = []  # (last used, connection), kept connections not in use
+        self._lock = threading.Lock()
+
+    def _kept(self) -> Optional[socket.socket]:
+        with self._lock:
+            while self._idle:
+                used, conn = self._idle.pop()
+                if time.monotonic() - used < self.KEEP_IDLE:
+                    return conn
+                conn.close()
+        return None
+
+    def _connect(self) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(self.timeout)
+        try:
+            conn.connect(self.socket_path)
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _exchange(conn: socket.socket, line: bytes) -> bytes:
+        conn.sendall(line)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
 
     def call(self, op: str, **arguments: Any) -> Dict[str, Any]:
-        request = dict(arguments, op=op)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(self.timeout)
+        line = json.dumps(dict(arguments, op=op)).encode() + b"\n"
+        conn = self._kept() if self.keep_alive else None
+        reused = conn is not None
+        while True:
             try:
-                conn.connect(self.socket_path)
-                conn.sendall(json.dumps(request).encode() + b"\n")
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                if conn is None:
+                    conn = self._connect()
+                data = self._exchange(conn, line)
             except OSError as error:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                # the supervisor dropped a kept connection: once more on a new one (never after a timeout:
+                # the request may have been taken, and a power request must not be made twice)
+                if reused and isinstance(error, (BrokenPipeError, ConnectionResetError)):
+                    reused = False
+                    continue
                 raise ControlError(f"machine control socket {self.socket_path}: {error}") from error
+            if not data and reused:
+                conn.close()
+                conn, reused = None, False
+                continue
+            break
+        if self.keep_alive and data.endswith(b"\n"):
+            with self._lock:
+                self._idle.append((time.monotonic(), conn))
+        else:
+            conn.close()
         if not data:
             raise ControlError(f"machine control socket {self.socket_path} closed without an answer")
         response = json.loads(data)

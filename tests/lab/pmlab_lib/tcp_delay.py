@@ -6,6 +6,8 @@ per ``--target``; every chunk a side sends reaches the other side ``--rtt / 2``
 seconds later, in order, in both directions, so each round trip (TCP connect
 included, TLS handshake and every HTTP request) costs ``--rtt`` more. Chunks are
 queued, not serialised: the wire's bandwidth is not reduced, only its length.
+Protocols and timers, no tasks per chunk: the relay carries a whole benchmark
+fleet on the same CPU as the client it measures.
 
 Run it where the client runs (the lab's controller namespace)::
 
@@ -22,8 +24,7 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 Address = Tuple[str, int]
 CHUNK = 65536
@@ -36,77 +37,152 @@ def parse_address(text: str) -> Address:
     return host.strip("[]"), int(port)
 
 
+class _End(asyncio.Protocol):
+    """One end of a relayed connection (the client's or the server's): what it receives, the other end sends later."""
+
+    def __init__(self, link: "_Link") -> None:
+        self.link = link
+        self.transport: Optional[asyncio.Transport] = None
+        self.last_due = 0.0  # deliveries to this end, strictly in order
+        self.peer: Optional["_End"] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.link.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None:
+            self.peer.deliver_later(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is not None:
+            self.peer.deliver_later(b"")
+        return True  # half-closed: the other direction goes on
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.peer is not None and exc is not None:  # a reset: the other side is ended as on EOF, not left waiting
+            self.peer.deliver_later(b"")
+        self.link.lost(self)
+
+    # flow control: a full send buffer here holds the reading at the other end
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None and not self.peer.transport.is_closing():
+            self.peer.transport.resume_reading()
+
+    def deliver_later(self, data: bytes) -> None:
+        """Send ``data`` (b"": the end of the stream) one way's time from now, after what is already on the wire."""
+        loop = asyncio.get_running_loop()
+        due = max(loop.time() + self.link.relay.one_way, self.last_due + 1e-6)
+        self.last_due = due
+        loop.call_at(due, self._deliver, data)
+
+    def _deliver(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not data:
+            self.link.ended(self)
+            return
+        self.link.relay.counts["bytes"] += len(data)
+        transport.write(data)
+
+
+class _Link:
+    """A client connection and the relay's own connection to the target, one way apart."""
+
+    def __init__(self, relay: "DelayRelay", target: Address) -> None:
+        self.relay = relay
+        self.target = target
+        self.client = _End(self)
+        self.server: Optional[_End] = None
+        self.eofs = 0
+
+    def made(self, end: _End) -> None:
+        if end is self.client and end.transport is not None:
+            self.relay.counts["connections"] += 1
+            self.relay.links.add(self)
+            end.transport.pause_reading()  # until the server's SYN-ACK is back
+            asyncio.get_running_loop().call_later(self.relay.one_way, self._connect)  # the client's SYN travels the wire
+
+    def _connect(self) -> None:
+        task = asyncio.ensure_future(self._open())
+        self.relay.opening.add(task)
+        task.add_done_callback(self.relay.opening.discard)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        server = _End(self)
+        server.peer = self.client  # a server that speaks first reaches the client (whose reading waits)
+        try:
+            await loop.create_connection(lambda: server, *self.target)
+        except OSError:
+            self.relay.counts["refused"] += 1
+            self.close()
+            return
+        self.server, self.client.peer = server, server
+        if self.client.transport is None or self.client.transport.is_closing():  # the client left meanwhile
+            self.close()
+            return
+        loop.call_later(self.relay.one_way, self._open_reading)  # and the server's SYN-ACK comes back
+
+    def _open_reading(self) -> None:
+        if self.client.transport is not None and not self.client.transport.is_closing():
+            self.client.transport.resume_reading()
+
+    def ended(self, end: _End) -> None:
+        """The other end's stream ended: pass the end on; both ended, the link closes."""
+        self.eofs += 1
+        if end.transport is not None and end.transport.can_write_eof() and self.eofs < 2:
+            end.transport.write_eof()
+        else:
+            self.close()
+
+    def lost(self, end: _End) -> None:
+        if end is self.client and self.server is None:
+            self.close()
+        elif self.eofs >= 2 or (self.client.transport is not None and self.client.transport.is_closing()
+                                and self.server is not None and self.server.transport is not None and self.server.transport.is_closing()):
+            self.close()
+
+    def close(self) -> None:
+        for end in (self.client, self.server):
+            if end is not None and end.transport is not None and not end.transport.is_closing():
+                end.transport.close()
+        self.relay.links.discard(self)
+
+
 class DelayRelay:
     def __init__(self, targets: List[Address], rtt: float, listen_host: str) -> None:
         self.targets = targets
         self.one_way = rtt / 2
         self.listen_host = listen_host
         self.counts: Dict[str, int] = {"connections": 0, "bytes": 0, "refused": 0}
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Forward ``reader`` to ``writer``, each chunk ``one_way`` seconds after it arrived."""
-        queue: asyncio.Queue[Tuple[float, bytes]] = asyncio.Queue()
-
-        async def receive() -> None:
-            data = b"-"
-            try:
-                while data:
-                    data = await reader.read(CHUNK)
-                    await queue.put((time.monotonic() + self.one_way, data))
-            except (ConnectionError, OSError):
-                # a reset: the other side is closed as on EOF, not left waiting
-                await queue.put((time.monotonic() + self.one_way, b""))
-
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                if not data:
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                    return
-                self.counts["bytes"] += len(data)
-                writer.write(data)
-                await writer.drain()
-
-        receiving = asyncio.ensure_future(receive())
-        try:
-            await deliver()
-        finally:
-            receiving.cancel()
-
-    async def _connection(self, target: Address, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        self.counts["connections"] += 1
-        await asyncio.sleep(self.one_way)  # the client's SYN travels the wire
-        try:
-            server_reader, server_writer = await asyncio.open_connection(*target)
-        except OSError:
-            self.counts["refused"] += 1
-            client_writer.close()
-            return
-        await asyncio.sleep(self.one_way)  # and the server's SYN-ACK comes back
-        try:
-            await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            for writer in (client_writer, server_writer):
-                writer.close()
+        self.links: Set[_Link] = set()  # open connections, closed on stop
+        self.opening: Set["asyncio.Task[None]"] = set()
 
     async def serve(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         servers = []
         for target in self.targets:
-            def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: Address = target) -> "asyncio.Task[None]":
-                return asyncio.ensure_future(self._connection(target, reader, writer))
+            def accept(target: Address = target) -> _End:
+                return _Link(self, target).client
 
-            servers.append(await asyncio.start_server(handler, self.listen_host, 0, backlog=256))
+            servers.append(await loop.create_server(accept, self.listen_host, 0, backlog=256))
         ports = [server.sockets[0].getsockname()[1] for server in servers]
         print("READY", self.listen_host, *ports, flush=True)
         await stop.wait()
         for server in servers:
             server.close()
+        for task in list(self.opening):
+            task.cancel()
+        await asyncio.gather(*self.opening, return_exceptions=True)
+        for link in list(self.links):  # connections still open: closed now, not left at exit
+            link.close()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
