@@ -294,7 +294,7 @@ class SelStore:
     def sync(self) -> None:
         """Record threshold crossings the sensor file shows since the last look.
 
-        The machine calls this twice a second: an unchanged sensor file since its last call costs
+        The machine calls this once a second: an unchanged sensor file since its last call costs
         one stat, not the lock and the SEL file (every reader syncs under the lock anyway).
         """
         try:

@@ -599,7 +599,7 @@ class Machine:
                     return
                 if not pending:
                     return
-                line, _newline, pending = pending.partition(b"\n")
+                line, newline, pending = pending.partition(b"\n")
                 try:
                     request = json.loads(line or b"{}")
                     response = dict(self.handle(request), ok=True)
@@ -609,7 +609,7 @@ class Machine:
                     conn.sendall(json.dumps(response).encode() + b"\n")
                 except OSError:
                     return
-                if not _newline:  # the client sent its last request without a newline and closed
+                if not newline:  # the client sent its last request without a newline and closed
                     return
 
 
