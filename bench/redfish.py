@@ -132,7 +132,9 @@ def main() -> int:
         relay, ports = start_relay("tcp_delay", ["--rtt", str(RTT)], [f"{m.bmc_host}:{m.redfish_port}" for m in lab.machines],
                                    popen=lab.popen)
         try:
-            query_cold = [pm_power(lab, env, ports, "query")[0] for _run in range(WARM_RUNS)][0]
+            query_cold = pm_power(lab, env, ports, "query")[0]
+            for _run in range(WARM_RUNS - 1):
+                pm_power(lab, env, ports, "query")
             query_runs = [pm_power(lab, env, ports, "query") for _run in range(FLEET_RUNS)]
             their_runs = [redfish_info_play(lab, env, ports, Path(tmp)) for _run in range(FLEET_RUNS)]
             on_runs, machines_on = [], {}

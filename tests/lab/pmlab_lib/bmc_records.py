@@ -262,15 +262,18 @@ class SelStore:
         del state.records[:-SEL_CAPACITY]  # full: the oldest records go (WrapsWhenFull)
         return record
 
+    def _sensors_mtime(self) -> Optional[float]:
+        try:
+            return self.sensors_file.stat().st_mtime
+        except OSError:
+            return None
+
     def _sync_sensors(self, state: SelState) -> None:
         """Threshold events for what the sensor file says now, against what was seen last (timestamp: its mtime)."""
         from pmlab_lib import sdr
 
-        try:
-            mtime = self.sensors_file.stat().st_mtime
-        except OSError:
-            return
-        if mtime == state.sensors_mtime:
+        mtime = self._sensors_mtime()
+        if mtime is None or mtime == state.sensors_mtime:
             return
         state.sensors_mtime = mtime
         stamp = int(mtime)
@@ -297,11 +300,8 @@ class SelStore:
         The machine calls this once a second: an unchanged sensor file since its last call costs
         one stat, not the lock and the SEL file (every reader syncs under the lock anyway).
         """
-        try:
-            mtime = self.sensors_file.stat().st_mtime
-        except OSError:
-            return
-        if mtime == self._synced_mtime:
+        mtime = self._sensors_mtime()
+        if mtime is None or mtime == self._synced_mtime:
             return
         with self._locked() as state:
             self._sync_sensors(state)

@@ -111,28 +111,27 @@ class ControlClient:
 
     def call(self, op: str, **arguments: Any) -> Dict[str, Any]:
         line = json.dumps(dict(arguments, op=op)).encode() + b"\n"
+        data = b""
         conn = self._kept() if self.keep_alive else None
-        reused = conn is not None
-        while True:
+        if conn is not None:
             try:
-                if conn is None:
-                    conn = self._connect()
+                data = self._exchange(conn, line)
+            except (BrokenPipeError, ConnectionResetError):
+                data = b""
+            except OSError as error:  # a timeout: the request may have been taken, never send it twice
+                conn.close()
+                raise ControlError(f"machine control socket {self.socket_path}: {error}") from error
+            if not data:  # the supervisor dropped the kept connection before reading: once more on a new one
+                conn.close()
+                conn = None
+        if conn is None:
+            try:
+                conn = self._connect()
                 data = self._exchange(conn, line)
             except OSError as error:
                 if conn is not None:
                     conn.close()
-                    conn = None
-                # the supervisor dropped a kept connection: once more on a new one (never after a timeout:
-                # the request may have been taken, and a power request must not be made twice)
-                if reused and isinstance(error, (BrokenPipeError, ConnectionResetError)):
-                    reused = False
-                    continue
                 raise ControlError(f"machine control socket {self.socket_path}: {error}") from error
-            if not data and reused:
-                conn.close()
-                conn, reused = None, False
-                continue
-            break
         if self.keep_alive and data.endswith(b"\n"):
             with self._lock:
                 self._idle.append((time.monotonic(), conn))

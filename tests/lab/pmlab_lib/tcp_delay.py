@@ -27,7 +27,6 @@ import sys
 from typing import Dict, List, Optional, Set, Tuple
 
 Address = Tuple[str, int]
-CHUNK = 65536
 
 
 def parse_address(text: str) -> Address:
@@ -143,10 +142,9 @@ class _Link:
             self.close()
 
     def lost(self, end: _End) -> None:
-        if end is self.client and self.server is None:
-            self.close()
-        elif self.eofs >= 2 or (self.client.transport is not None and self.client.transport.is_closing()
-                                and self.server is not None and self.server.transport is not None and self.server.transport.is_closing()):
+        """One end is gone: the link closes once no end is left open (a client gone before its server: at once)."""
+        ends = [self.client] if self.server is None else [self.client, self.server]
+        if all(other.transport is None or other.transport.is_closing() for other in ends):
             self.close()
 
     def close(self) -> None:
