@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -46,6 +47,7 @@ class SupervisorHandler(socketserver.StreamRequestHandler):
                 return
 
 
+@contextlib.contextmanager
 def serve(tmp_path: Path, answers_per_connection: int, hold: bool = False) -> Iterator[Supervisor]:
     server = Supervisor(str(tmp_path / "control.sock"), answers_per_connection, hold)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -58,12 +60,14 @@ def serve(tmp_path: Path, answers_per_connection: int, hold: bool = False) -> It
 
 @pytest.fixture
 def patient(tmp_path):
-    yield from serve(tmp_path, answers_per_connection=100)
+    with serve(tmp_path, answers_per_connection=100) as server:
+        yield server
 
 
 @pytest.fixture
 def one_answer_each(tmp_path):
-    yield from serve(tmp_path, answers_per_connection=1)
+    with serve(tmp_path, answers_per_connection=1) as server:
+        yield server
 
 
 def test_a_kept_connection_carries_every_call(patient):
@@ -88,7 +92,7 @@ def test_a_kept_connection_the_supervisor_closed_is_replaced_once(one_answer_eac
 
 
 def test_a_request_without_an_answer_on_a_kept_connection_is_not_sent_again(tmp_path):
-    for server in serve(tmp_path, answers_per_connection=1, hold=True):
+    with serve(tmp_path, answers_per_connection=1, hold=True) as server:
         client = ControlClient(server.server_address, timeout=0.5, keep_alive=True)
         client.status()
         with pytest.raises(ControlError, match="timed out"):

@@ -104,11 +104,12 @@ def fleet(failed: int, ok: int):
 def test_fail_on_decides_when_a_fleet_task_fails(fail_on, failed, ok, fails):
     results = fleet(failed, ok)
     outcome = {"results": results, "changed": False}
+    checked = targets.check_fail_on(fail_on)
     if not fails:
-        assert targets.fleet_outcome(results, targets.check_fail_on(fail_on), outcome) is outcome
+        assert targets.fleet_outcome(results, checked, outcome) is outcome
         return
     with pytest.raises(PmError) as raised:
-        targets.fleet_outcome(results, fail_on, outcome)
+        targets.fleet_outcome(results, checked, outcome)
     assert raised.value.msg.startswith(f"{failed} of {failed + ok} targets failed: bad0 (reason 0)")
     assert raised.value.result["results"] is results  # the per-target results still reach the user
 
