@@ -71,6 +71,25 @@ def test_tls_is_verified_against_the_lab_ca_and_refused_without_it(lab, m):
     assert result.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in result.stderr
 
 
+def test_an_answer_leaves_in_one_tls_record(lab, m):
+    # a BMC's web server sends status line, headers and body in one write; one SSL read returns one record
+    script = (
+        "import socket, ssl, sys, time\n"
+        "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+        "raw = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=10)\n"
+        "tls = ctx.wrap_socket(raw, server_hostname=sys.argv[2])\n"
+        "tls.sendall(b'GET /redfish/v1/ HTTP/1.1\\r\\nHost: bmc\\r\\n\\r\\n')\n"
+        "time.sleep(0.5)\n"
+        "print(tls.recv(1 << 16).hex())\n"
+    )
+    result = lab.run([sys.executable, "-c", script, str(lab.redfish_ca), m.bmc_host, str(m.redfish_port)], timeout=20)
+    assert result.returncode == 0, result.stderr
+    head, _blank, body = bytes.fromhex(result.stdout.strip()).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    assert len(body) == length and json.loads(body)["RedfishVersion"] == "1.15.0"
+
+
 def test_power_through_redfish_is_the_machine_and_the_ipmi_face(lab, m):
     assert curl(lab, m, "GET", SYSTEM)[2]["PowerState"] == "Off"
     status, _headers, _body = curl(lab, m, "POST", RESET, {"ResetType": "On"})

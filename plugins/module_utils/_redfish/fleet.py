@@ -8,8 +8,8 @@ others go on. Results come back in the order of the targets.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Sequence, TypeVar, Union
+import threading
+from typing import Callable, Dict, List, Sequence, TypeVar, Union
 
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError
 
@@ -33,5 +33,35 @@ def run_each(items: Sequence[T], work: Callable[[T], R], max_threads: int = MAX_
 
     if len(items) <= 1:
         return [guarded(item) for item in items]
-    with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(items))), thread_name_prefix="redfish") as pool:
-        return list(pool.map(guarded, items))
+    results: Dict[int, Union[R, PmError]] = {}
+    pending = iter(range(len(items)))
+    lock = threading.Lock()
+    # every thread is started before any works: a start waits for the new thread to run, and once the first
+    # ones are busy that takes milliseconds each (100 BMCs: the last began 0.3 s after the first)
+    go = threading.Event()
+
+    def worker() -> None:
+        go.wait()
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            results[index] = guarded(items[index])
+
+    started: List[threading.Thread] = []
+    try:
+        for number in range(max(1, min(max_threads, len(items)))):
+            thread = threading.Thread(target=worker, name=f"redfish-{number}", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # the system gives no more threads: those started share the work
+                if not started:
+                    raise
+                break
+            started.append(thread)
+    finally:
+        go.set()
+    for thread in started:
+        thread.join()
+    return [results[index] for index in range(len(items))]

@@ -695,6 +695,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "pmlab-redfish/1.0"
     sys_version = ""
     timeout = 60  # an idle keep-alive connection ends after this
+    # buffered: a response's status line, headers and body leave in one write (one TLS record), as a BMC's
+    # web server sends them; handle_one_request flushes after each request, finish() at the end
+    wbufsize = 1 << 16
     server: "RedfishServer"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
@@ -1102,8 +1105,8 @@ class RedfishServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             self._hold_raw(request)
             return
         request.settimeout(10)
-        # http.server writes headers and body apart: without NODELAY, Nagle holds the body until the
-        # client's delayed ACK (40 ms a response), which a BMC's web server does not do
+        # some answers still leave in two writes (TLS 1.3's session tickets, a body larger than the
+        # handler's buffer): without NODELAY, Nagle holds the second until the client's delayed ACK (40 ms)
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
