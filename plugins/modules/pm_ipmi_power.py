@@ -141,13 +141,14 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import bmc_argument_spec, power_argument_spec, require_ipmi
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import BOOT_DEVICES, BOOT_MODES, STATES
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
 from ansible_collections.ctys.pm.plugins.module_utils._module_runner import run_module
 
 
 def main() -> None:
     argument_spec = bmc_argument_spec()
-    argument_spec.update(power_argument_spec(_ipmi_power.STATES, _ipmi_power.BOOT_DEVICES, _ipmi_power.BOOT_MODES))
+    argument_spec.update(power_argument_spec(STATES, BOOT_DEVICES, BOOT_MODES))
     module = AnsibleModule(
         argument_spec=argument_spec,
         mutually_exclusive=[("bmc", "targets")],

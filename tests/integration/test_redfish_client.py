@@ -18,9 +18,9 @@ from typing import Any, Dict, Optional
 
 import pytest
 
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import BootRequest
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmUnsupportedError
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi.power import BootRequest
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import client, errors, power, probe, sensors
 from pmlab_lib.lab import Lab
 from pmtest.redfish_lab import Sushy, fingerprint_of, free_port, lab_fixture, lab_get, machine_fixture, redfish_power, sessions, sushy_fixture

@@ -13,18 +13,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard, targets
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.info_request import SECTIONS
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import FLEET_KEYS
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmTimeoutError
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi import info as _ipmi_info
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import fleet as _rf_fleet
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import info as _rf_info
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import TlsContexts
 
-SECTIONS = _ipmi_info.SECTIONS
+if TYPE_CHECKING:  # imported where an IPMI BMC is read: a Redfish-only task does not load the IPMI stack
+    from ansible_collections.ctys.pm.plugins.module_utils._ipmi.info import InfoJob
+
 INFO_FLEET_KEYS = FLEET_KEYS + ("host",)
 EVENTS_MAX_LIMIT = 10000
 
@@ -42,7 +44,7 @@ class Reader(targets.Endpoint):
 
     data: Dict[str, Any] = field(default_factory=dict)
     unsupported: List[str] = field(default_factory=list)
-    job: Optional[_ipmi_info.InfoJob] = None
+    job: Optional[InfoJob] = None
     done: bool = False
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
@@ -126,11 +128,22 @@ def read_all(readers: Sequence[Reader], request: Request, deadline: Deadline, pr
     targets.decide(readers, deadline, tls)
     ready = [reader for reader in readers if reader.error is None]
     redfish = [reader for reader in ready if reader.protocol == "redfish"]
-    for reader in ready:
-        if reader.protocol == "ipmi":
-            reader.job = _ipmi_info.InfoJob(reader.ipmi_connection(), reader.label, request.sections, request.events_since,
-                                            request.events_max)
-    jobs = [reader.job for reader in ready if reader.job is not None]
+    run_ipmi: Optional[Callable[[], None]] = None
+    if len(redfish) < len(ready):
+        # imported here, not at the top: a Redfish-only task does not load the IPMI stack
+        from ansible_collections.ctys.pm.plugins.module_utils._ipmi import info as _ipmi_info
+
+        jobs: List[InfoJob] = []
+        for reader in ready:
+            if reader.protocol == "ipmi":
+                reader.job = _ipmi_info.InfoJob(reader.ipmi_connection(), reader.label, request.sections, request.events_since,
+                                                request.events_max)
+                jobs.append(reader.job)
+
+        def ipmi_part() -> None:
+            _ipmi_info.run_jobs(jobs, max(deadline.remaining(), 0.001), progress)
+
+        run_ipmi = ipmi_part
 
     def one(reader: Reader) -> Tuple[Dict[str, Any], List[str]]:
         return _rf_info.gather(reader.redfish_target(), request.sections, request.events_since, request.events_max, deadline, tls)
@@ -143,10 +156,7 @@ def read_all(readers: Sequence[Reader], request: Request, deadline: Deadline, pr
                 reader.data, reader.unsupported = answer
             reader.finished, reader.done = time.monotonic(), True
 
-    def run_ipmi() -> None:
-        _ipmi_info.run_jobs(jobs, max(deadline.remaining(), 0.001), progress)
-
-    targets.side_by_side(run_redfish if redfish else None, run_ipmi if jobs else None, deadline, "redfish-info")
+    targets.side_by_side(run_redfish if redfish else None, run_ipmi, deadline, "redfish-info")
 
 
 def run_bounded(readers: List[Reader], request: Request, timeout: float) -> List[Reader]:

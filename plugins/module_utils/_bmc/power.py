@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard, targets
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import FLEET_KEYS, BootRequest, check_state, validate_boot
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmTimeoutError
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import fleet as _rf_fleet
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import power as _rf_power
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import TlsContexts
 
-STATES = _ipmi_power.STATES
-BOOT_DEVICES = _ipmi_power.BOOT_DEVICES
-BOOT_MODES = _ipmi_power.BOOT_MODES
-FLEET_KEYS = _ipmi_power.FLEET_KEYS
+if TYPE_CHECKING:  # imported where an IPMI target runs: a Redfish-only task does not load the IPMI stack
+    from ansible_collections.ctys.pm.plugins.module_utils._ipmi.power import PowerJob
+
 DEFAULT_PROTOCOL = "auto"
 
 
@@ -37,8 +36,8 @@ class Target(targets.Endpoint):
     """One BMC of the task: what was asked, which protocol, what happened."""
 
     state: str = "query"
-    boot: Optional[_ipmi_power.BootRequest] = None
-    job: Optional[_ipmi_power.PowerJob] = None
+    boot: Optional[BootRequest] = None
+    job: Optional[PowerJob] = None
     outcome: Optional[_rf_power.PowerOutcome] = None
     started: float = field(default_factory=time.monotonic)
 
@@ -74,21 +73,15 @@ class Target(targets.Endpoint):
 
 def build_targets(params: Dict[str, Any]) -> List[Target]:
     """Targets from module parameters: one BMC, or ``targets`` with the top-level options as defaults."""
-    boot = _ipmi_power.validate_boot(params)
-    state = _check_state(params.get("state") or "query", "state")
+    boot = validate_boot(params)
+    state = check_state(params.get("state") or "query", "state")
     found: List[Target] = []
     for entry in targets.fleet_entries(params, FLEET_KEYS, targets.OWN_KEYS + ("state",)):
         endpoint = targets.endpoint_of(entry, DEFAULT_PROTOCOL)
-        own_state = _check_state(entry.params.get("state") or state, entry.option("state")) if entry.index is not None else state
+        own_state = check_state(entry.params.get("state") or state, entry.option("state")) if entry.index is not None else state
         found.append(Target(entry, endpoint.asked, endpoint.ipmi, endpoint.redfish, endpoint.protocol, state=own_state, boot=boot))
     targets.refuse_repeats([(target.entry, target.address) for target in found])
     return found
-
-
-def _check_state(state: str, option: str) -> str:
-    if state not in STATES:
-        raise PmInputError(f"{option} '{state}' is not valid; use one of {', '.join(STATES)}")
-    return state
 
 
 def run_targets(fleet: Sequence[Target], deadline: Deadline, wait: bool, check_mode: bool, tls: Optional[TlsContexts] = None,
@@ -101,12 +94,24 @@ def run_targets(fleet: Sequence[Target], deadline: Deadline, wait: bool, check_m
     targets.decide(fleet, deadline, tls)
     ready = [target for target in fleet if target.error is None]
     for target in ready:
-        if target.protocol == "ipmi":
-            target.job = _ipmi_power.PowerJob(target.ipmi_connection(), target.state, target.label, target.boot)
-        else:
+        if target.protocol != "ipmi":
             target.outcome = _rf_power.PowerOutcome(_rf_power.PowerRequest(target.redfish_target(), target.state, target.label, target.boot))
     redfish = [(target, target.outcome) for target in ready if target.outcome is not None]
-    jobs = [target.job for target in ready if target.job is not None]
+    run_ipmi: Optional[Callable[[], None]] = None
+    if len(redfish) < len(ready):
+        # imported here, not at the top: a Redfish-only task does not load the IPMI stack
+        from ansible_collections.ctys.pm.plugins.module_utils._ipmi import power as _ipmi_power
+
+        jobs: List[PowerJob] = []
+        for target in ready:
+            if target.outcome is None:
+                target.job = _ipmi_power.PowerJob(target.ipmi_connection(), target.state, target.label, target.boot)
+                jobs.append(target.job)
+
+        def ipmi_part() -> None:
+            _ipmi_power.run_jobs(jobs, max(deadline.remaining(), 0.001), wait, check_mode, progress)
+
+        run_ipmi = ipmi_part
 
     def run_redfish() -> None:
         def one(pair: Any) -> _rf_power.PowerOutcome:
@@ -120,10 +125,7 @@ def run_targets(fleet: Sequence[Target], deadline: Deadline, wait: bool, check_m
                 outcome.error = item
                 outcome.finished = time.monotonic()
 
-    def run_ipmi() -> None:
-        _ipmi_power.run_jobs(jobs, max(deadline.remaining(), 0.001), wait, check_mode, progress)
-
-    targets.side_by_side(run_redfish if redfish else None, run_ipmi if jobs else None, deadline, "redfish-fleet")
+    targets.side_by_side(run_redfish if redfish else None, run_ipmi, deadline, "redfish-fleet")
 
 
 def run_bounded(fleet: List[Target], timeout: float, wait: bool, check_mode: bool) -> List[Target]:
@@ -219,4 +221,4 @@ def _single(target: Target, elapsed: float) -> Dict[str, Any]:
     return result
 
 
-__all__ = ["STATES", "FLEET_KEYS", "Target", "build_targets", "run_targets", "run_bounded", "run"]
+__all__ = ["Target", "build_targets", "run_targets", "run_bounded", "run"]

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Generator, List, Optional, Sequence, Tuple
 
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.info_request import SECTIONS, select_events
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import flows, fru, sel
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi.flows import Ask, Mark
 
-SECTIONS = ("identity", "firmware", "events", "power", "network")
 # completion codes that mean "this BMC does not offer it": invalid command, command not supported for the
 # LUN, parameter out of range, requested sensor/data/record not present, invalid data field,
 # insufficient privilege, not supported in the present state; 0x80 is Get LAN Configuration
@@ -250,23 +250,6 @@ def _events(job: InfoJob, deadline: Deadline) -> Sub:
 def _reserve_sel() -> Sub:
     answer = yield from _ask_or_none(Ask("reserving the SEL", 0x0A, 0x42))
     return [answer[0], answer[1]] if answer and len(answer) >= 2 else [0, 0]  # no reservation support: 0 is allowed
-
-
-def select_events(entries: List[Dict[str, Any]], since: Optional[float], most: Optional[int], total: int) -> Dict[str, Any]:
-    """The events section: entries oldest first, those at or after ``since`` (epoch seconds), the newest ``most``."""
-    if since is not None:
-        entries = [entry for entry in entries if entry["epoch"] is not None and entry["epoch"] >= since]
-    if most is not None:
-        entries = entries[-most:] if most > 0 else []
-    for entry in entries:
-        entry.pop("epoch", None)
-    return {
-        "entries": entries,
-        "count": len(entries),
-        "total": total,
-        "critical": sum(1 for entry in entries if entry["severity"] == "critical"),
-        "warning": sum(1 for entry in entries if entry["severity"] == "warning"),
-    }
 
 
 # --- power ---------------------------------------------------------------------------------------

@@ -14,30 +14,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard, options, targets
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import guard, targets
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import BmcConnection
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import FLEET_KEYS, BootRequest, boot_matches, check_state, validate_boot
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, check_seconds
-from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmInputError, PmStateError, PmTimeoutError
+from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmStateError, PmTimeoutError
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi import flows
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi.flows import Ask, Flow, Pause
 from ansible_collections.ctys.pm.plugins.module_utils._ipmi.retry import POLICY
 
-STATES = ("on", "off", "soft", "reset", "cycle", "boot", "query")
-BOOT_DEVICES = ("network", "hd", "cdrom", "bios", "floppy", "safe", "default")
-BOOT_MODES = ("legacy", "uefi")
 # boot flags byte 2 selector (IPMI 2.0 table 28-14) for our device names
 BOOT_SELECTOR = {"default": 0x00, "network": 0x04, "hd": 0x08, "safe": 0x0C, "cdrom": 0x14, "bios": 0x18, "floppy": 0x3C}
 SELECTOR_DEVICE = {code: name for name, code in BOOT_SELECTOR.items()}
 CHASSIS_CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "soft": 5}
-# a target may carry the Redfish options too (ignored here, as at the top level; a protocol other than ipmi is refused)
-FLEET_KEYS = options.FLEET_KEYS + ("host", "state")
-
-
-@dataclass
-class BootRequest:
-    device: str
-    persistent: bool = False
-    mode: Optional[str] = None
 
 
 @dataclass
@@ -82,16 +71,6 @@ class PowerJob:
             data["msg"] = self.error.msg
             data["step"] = self.error.result.get("step", self.step)  # the step it failed in (or was cut off in)
         return data
-
-
-def boot_matches(current: Dict[str, Any], boot: BootRequest) -> bool:
-    if current["device"] != boot.device:
-        return False
-    if boot.device == "default":
-        return True
-    if current["persistent"] != boot.persistent:
-        return False
-    return boot.mode is None or current["mode"] == boot.mode
 
 
 def plan(state: str, before: str) -> Tuple[Optional[str], Optional[str]]:
@@ -201,37 +180,18 @@ def run_bounded(jobs: List[PowerJob], timeout: float, wait: bool, check_mode: bo
     return flows.frozen(jobs, progress.close(), timeout, lambda job: job.after is not None)
 
 
-def validate_boot(params: Dict[str, Any]) -> Optional[BootRequest]:
-    device = params.get("boot_device")
-    if device is None:
-        if params.get("boot_persistent") or params.get("boot_mode"):
-            raise PmInputError("boot_persistent and boot_mode need boot_device; set boot_device, for example boot_device: network")
-        return None
-    if device not in BOOT_DEVICES:
-        raise PmInputError(f"boot_device '{device}' is not valid; use one of {', '.join(BOOT_DEVICES)}")
-    mode = params.get("boot_mode")
-    if mode is not None and mode not in BOOT_MODES:
-        raise PmInputError(f"boot_mode '{mode}' is not valid; use legacy or uefi")
-    return BootRequest(device, bool(params.get("boot_persistent")), mode)
-
-
 def build_jobs(params: Dict[str, Any]) -> List[PowerJob]:
     """Jobs from module parameters: one target, or ``targets`` with top-level defaults."""
     boot = validate_boot(params)
-    state = _check_state(params.get("state") or "query", "state")
+    state = check_state(params.get("state") or "query", "state")
     jobs: List[PowerJob] = []
+    # an entry may carry the Redfish options too (ignored here, as at the top level; a protocol other than ipmi is refused)
     entries = targets.fleet_entries(params, FLEET_KEYS, targets.OWN_KEYS + ("state",))
     for entry in entries:
-        own_state = _check_state(entry.params.get("state") or state, entry.option("state")) if entry.index is not None else state
+        own_state = check_state(entry.params.get("state") or state, entry.option("state")) if entry.index is not None else state
         jobs.append(PowerJob(BmcConnection.from_params(entry.params), own_state, entry.label, boot))
     targets.refuse_repeats([(entry, job.conn.address) for entry, job in zip(entries, jobs)])
     return jobs
-
-
-def _check_state(state: str, option: str) -> str:
-    if state not in STATES:
-        raise PmInputError(f"{option} '{state}' is not valid; use one of {', '.join(STATES)}")
-    return state
 
 
 def run(params: Dict[str, Any], check_mode: bool = False) -> Dict[str, Any]:

@@ -13,8 +13,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.info_request import select_events
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi.info import select_events
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import Connection, RedfishTarget, Session, TlsContexts, path_of
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.errors import RedfishNotFoundError
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.system import find_system

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import BootRequest, boot_matches
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline, backoff
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmError, PmStateError, PmTimeoutError, PmUnsupportedError
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import fleet
@@ -32,7 +33,6 @@ from ansible_collections.ctys.pm.plugins.module_utils._redfish.client import Con
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.errors import RedfishPreconditionError
 from ansible_collections.ctys.pm.plugins.module_utils._redfish.system import System, find_system, refresh
 
-STATES = ("on", "off", "soft", "reset", "cycle", "boot", "query")
 RESET_CHOICES: Dict[str, Tuple[str, ...]] = {
     "on": ("On", "ForceOn", "PushPowerButton"),
     "off": ("ForceOff",),
@@ -47,14 +47,6 @@ HEADING_ON = ("On", "PoweringOn", "Paused")
 SETTLED = ("On", "Off", "Paused")
 
 
-class BootWish(Protocol):
-    """What ``boot_device``/``boot_persistent``/``boot_mode`` ask for (``_ipmi.power.BootRequest`` fits)."""
-
-    device: str
-    persistent: bool
-    mode: Optional[str]
-
-
 @dataclass
 class PowerRequest:
     """One target: the BMC, the wanted state, the boot override."""
@@ -62,7 +54,7 @@ class PowerRequest:
     target: RedfishTarget
     state: str = "query"
     label: Optional[str] = None
-    boot: Optional[BootWish] = None
+    boot: Optional[BootRequest] = None
 
 
 @dataclass
@@ -198,22 +190,12 @@ def read_boot(boot: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def boot_matches(current: Dict[str, Any], wish: BootWish) -> bool:
-    if current["device"] != wish.device:
-        return False
-    if wish.device == "default":
-        return True
-    if current["persistent"] != bool(wish.persistent):
-        return False
-    return wish.mode is None or current["mode"] == wish.mode
-
-
 def _allowed(boot: Dict[str, Any], key: str) -> Optional[List[str]]:
     values = boot.get(f"{key}@Redfish.AllowableValues")
     return [str(v) for v in values] if isinstance(values, list) else None
 
 
-def boot_patch(boot: Dict[str, Any], wish: BootWish, address: str) -> Dict[str, str]:
+def boot_patch(boot: Dict[str, Any], wish: BootRequest, address: str) -> Dict[str, str]:
     """The ``Boot`` object to PATCH, checked against the values the BMC allows."""
     targets = _allowed(boot, "BootSourceOverrideTarget")
     enabled_values = _allowed(boot, "BootSourceOverrideEnabled")
@@ -245,7 +227,7 @@ def boot_patch(boot: Dict[str, Any], wish: BootWish, address: str) -> Dict[str, 
     return patch
 
 
-def set_boot(conn: Connection, system: System, wish: BootWish) -> Tuple[Dict[str, Any], List[str]]:
+def set_boot(conn: Connection, system: System, wish: BootRequest) -> Tuple[Dict[str, Any], List[str]]:
     """PATCH the override (settings URI and If-Match where the BMC wants them), read it back; (read back, warnings)."""
     address = conn.target.address
     patch = boot_patch(system.boot, wish, address)
@@ -358,5 +340,5 @@ def run_fleet(requests: Sequence[PowerRequest], timeout: float, wait: bool = Tru
     return outcomes
 
 
-__all__ = ["STATES", "PowerRequest", "PowerOutcome", "run_one", "run_fleet", "plan", "choose", "read_boot", "boot_patch",
+__all__ = ["PowerRequest", "PowerOutcome", "run_one", "run_fleet", "plan", "choose", "read_boot", "boot_patch",
            "set_boot", "wait_power"]

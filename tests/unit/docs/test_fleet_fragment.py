@@ -6,7 +6,7 @@ import yaml
 
 from ansible_collections.ctys.pm.plugins.doc_fragments.fleet import ModuleDocFragment
 from ansible_collections.ctys.pm.plugins.module_utils._bmc.options import fleet_argument_spec, power_argument_spec
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi.power import BOOT_DEVICES, BOOT_MODES, STATES
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import BOOT_DEVICES, BOOT_MODES, STATES
 
 
 def test_power_is_the_fleet_fragment_plus_a_target_state():

@@ -120,3 +120,38 @@ def test_a_failed_fleet_names_five_targets_and_counts_the_rest():
         targets.fleet_outcome(results, targets.check_fail_on(None), {"results": results})
     names = ", ".join(f"bad{n} (reason {n})" for n in range(5))
     assert raised.value.msg == f"7 of 8 targets failed: {names} and 2 more"
+
+
+
+LOADED_STACKS = """
+import json, socket, sys
+from ansible_collections.ctys.pm.plugins.module_utils._bmc import info, power
+
+backend, protocols = sys.argv[1], sys.argv[2].split(",")
+closed = socket.socket()  # bound, never listening: connecting is refused at once
+closed.bind(("127.0.0.1", 0))
+port = closed.getsockname()[1]
+fleet = [{"bmc": f"127.0.0.{index}", "port": port, "protocol": protocol, "name": protocol}
+         for index, protocol in enumerate(protocols, 1)]  # nothing answers on the IPMI one's UDP port either
+params = {"targets": fleet, "user": "u", "password": "p", "timeout": 5, "connect_timeout": 1, "fail_on": "never"}
+result = power.run(dict(params, state="query")) if backend == "power" else info.run(params)
+print(json.dumps({"failed": [r["protocol"] for r in result["results"] if r["failed"]],
+                  "loaded": sorted(name.rsplit(".", 2)[-2] for name in sys.modules if name.endswith("." + backend) and "module_utils._" in name)}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["power", "info"])
+@pytest.mark.parametrize("protocols,loaded", [("redfish", ["_bmc", "_redfish"]), ("redfish,ipmi", ["_bmc", "_ipmi", "_redfish"])])
+def test_a_redfish_only_task_does_not_load_the_ipmi_stack(backend, protocols, loaded):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, "-c", LOADED_STACKS, backend, protocols], capture_output=True, text=True, timeout=60, env=env,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["failed"] == protocols.split(",")  # both ran, and met the closed port
+    assert outcome["loaded"] == loaded

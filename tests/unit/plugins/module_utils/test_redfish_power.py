@@ -7,9 +7,9 @@ import json
 import pytest
 
 from ansible_collections.ctys.pm.plugins.module_utils import _sensors
+from ansible_collections.ctys.pm.plugins.module_utils._bmc.power_request import BootRequest
 from ansible_collections.ctys.pm.plugins.module_utils._deadline import Deadline
 from ansible_collections.ctys.pm.plugins.module_utils._errors import PmAuthError, PmInputError, PmStateError, PmTimeoutError, PmUnsupportedError
-from ansible_collections.ctys.pm.plugins.module_utils._ipmi.power import BootRequest
 from ansible_collections.ctys.pm.plugins.module_utils._redfish import client, power, sensors
 from pmtest.redfish_replay import ReplayBmc, recorded, reply_of
 
