@@ -104,7 +104,7 @@ def run_targets(fleet: Sequence[Target], deadline: Deadline, wait: bool, check_m
 
         jobs: List[PowerJob] = []
         for target in ready:
-            if target.outcome is None:
+            if target.protocol == "ipmi":
                 target.job = _ipmi_power.PowerJob(target.ipmi_connection(), target.state, target.label, target.boot)
                 jobs.append(target.job)
 

@@ -122,7 +122,6 @@ def test_a_failed_fleet_names_five_targets_and_counts_the_rest():
     assert raised.value.msg == f"7 of 8 targets failed: {names} and 2 more"
 
 
-
 LOADED_STACKS = """
 import json, socket, sys
 from ansible_collections.ctys.pm.plugins.module_utils._bmc import info, power
