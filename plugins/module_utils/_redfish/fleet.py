@@ -56,12 +56,12 @@ def run_each(items: Sequence[T], work: Callable[[T], R], max_threads: int = MAX_
             try:
                 thread.start()
             except RuntimeError:  # the system gives no more threads: those started share the work
-                if not started:
-                    raise
                 break
             started.append(thread)
     finally:
         go.set()
+    if not started:  # not even one: this thread does it all, one item after another
+        worker()
     for thread in started:
         thread.join()
     return [results[index] for index in range(len(items))]
