@@ -93,7 +93,7 @@ def run_job(lab, root: Path, answers: Dict[str, Any], credential: Optional[Dict[
 
 def power_task_result(job: Dict[str, Any]) -> Dict[str, Any]:
     found = [e for e in job["events"] if e.get("event") in ("runner_on_ok", "runner_on_failed")
-             and str(e["event_data"].get("resolved_action") or e["event_data"].get("task_action", "")).endswith("pm_ipmi_power")]
+             and str(e["event_data"].get("resolved_action") or e["event_data"].get("task_action", "")).endswith(".pm_power")]
     assert len(found) == 1, f"status {job['status']}\n{job['proc'].stdout[-4000:]}\n{job['proc'].stderr[-2000:]}"
     return found[0]["event_data"]["res"]
 
@@ -144,7 +144,7 @@ def test_power_playbook_falls_back_to_ipmi_env(lab, tmp_path):
     run = run_playbook(REPO_ROOT / "playbooks" / "power.yml", inventory=inventory, extra_vars=extra, netns=lab.controller_netns,
                        env={"IPMI_USER": m.bmc_user, "IPMI_PASSWORD": m.bmc_password}, timeout=300)
     assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    fleet = next(t for t in run.tasks if t["action"].endswith("pm_ipmi_power"))["result"]
+    fleet = next(t for t in run.tasks if t["action"].endswith(".pm_power"))["result"]
     assert [(r["name"], r["power_state"]) for r in fleet["results"]] == [(m.name, target)]
     assert m.power_state() == target and ipmitool_power(lab, m) == target
     assert m.bmc_password not in run.stdout + run.stderr

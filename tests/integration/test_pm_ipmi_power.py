@@ -317,7 +317,7 @@ def power_playbook(lab, state, hosts, check=False, verbosity=0):
     extra = {"pm_power_state": state, "pm_power_hosts": hosts, "pm_power_timeout": 30}
     run = run_playbook(REPO_ROOT / "playbooks" / "power.yml", inventory=lab.inventory_path, extra_vars=extra, netns=lab.controller_netns,
                        check=check, verbosity=verbosity, timeout=300)
-    task = next(t for t in run.tasks if t["action"].endswith("pm_ipmi_power"))
+    task = next(t for t in run.tasks if t["action"].endswith(".pm_power"))
     return run, task["result"]
 
 

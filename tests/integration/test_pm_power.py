@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from pmtest.ansible_run import run_module, run_playbook
+from pmtest.ansible_run import REPO_ROOT, run_module, run_playbook
 from pmtest.redfish_lab import Sushy, free_port, lab_curl, lab_fixture, lab_get, redfish_power, sessions, sushy_fixture
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
@@ -151,6 +151,90 @@ def test_mixed_fleet_one_redfish_one_ipmi_target_in_one_task(lab):
     assert lab.ipmitool(ipmi, "chassis", "power", "status").stdout.strip().endswith("on") and redfish_power(lab, rf) == "On"
     for machine in lab.machines:
         machine.control.call("power", action="off")
+
+
+def mixed_inventory(lab, folder: Path) -> Path:
+    """The lab's inventory with lab01 trusting its BMC by fingerprint (no CA) and lab02 asked over IPMI."""
+    inventory = json.loads(lab.inventory_path.read_text().split("\n", 1)[1])  # a comment line, then JSON
+    hosts = inventory["all"]["children"]["pm_lab"]["hosts"]
+    rf, ipmi = lab.machines
+    del hosts[rf.name]["pm_bmc_ca_path"]
+    hosts[rf.name]["pm_bmc_certificate_fingerprint"] = fingerprint(lab, rf)
+    hosts[ipmi.name].update(pm_bmc_protocol="ipmi", pm_bmc_port=hosts[ipmi.name]["pm_ipmi_port"])
+    path = folder / "mixed.json"
+    path.write_text(json.dumps(inventory))
+    return path
+
+
+def power_playbook(lab, inventory: Path, state: str, check: bool = False, verbosity: int = 0) -> Tuple[Any, Dict[str, Any]]:
+    run = run_playbook(REPO_ROOT / "playbooks" / "power.yml", inventory=inventory, netns=lab.controller_netns, check=check,
+                       verbosity=verbosity, extra_vars={"pm_power_state": state, "pm_power_timeout": 30}, timeout=300)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run, next(t for t in run.tasks if t["action"].endswith(".pm_power"))["result"]
+
+
+@pytest.mark.compat
+def test_power_playbook_asks_each_host_over_its_pm_bmc_protocol(lab, tmp_path):
+    """playbooks/power.yml on a mixed inventory, four steps; the machines, curl and ipmitool are the witnesses."""
+    rf, ipmi = lab.machines
+    for machine in lab.machines:
+        machine.control.call("power", action="off")
+    inventory = mixed_inventory(lab, tmp_path)
+
+    _run, checked = power_playbook(lab, inventory, "on", check=True)
+    assert checked["changed"] is True and checked["summary"]["changed"] == 2
+    assert [m.control.status()["power"] for m in lab.machines] == ["off", "off"], "check mode must not change a machine"
+
+    run, applied = power_playbook(lab, inventory, "on", verbosity=3)
+    by_name = {entry["name"]: entry for entry in applied["results"]}
+    assert by_name[rf.name]["protocol"] == "redfish" and by_name[rf.name]["bmc"] == f"{rf.bmc_host}:443"
+    assert by_name[ipmi.name]["protocol"] == "ipmi" and by_name[ipmi.name]["bmc"] == f"{ipmi.bmc_host}:{ipmi.bmc_port}"
+    assert applied["summary"] == {"targets": 2, "changed": 2, "failed": 0, "power_on": 2, "power_off": 0, "ipmi": 1, "redfish": 1}
+    assert redfish_power(lab, rf) == "On" and lab.ipmitool(ipmi, "chassis", "power", "status").stdout.strip().endswith("on")
+    for machine in lab.machines:
+        assert machine.bmc_password not in run.stdout + run.stderr
+
+    _run, checked = power_playbook(lab, inventory, "on", check=True)
+    assert checked["changed"] is False
+    changes = [m.control.status()["power_changes"] for m in lab.machines]
+    _run, again = power_playbook(lab, inventory, "on")
+    assert again["changed"] is False and {entry["power_state"] for entry in again["results"]} == {"on"}
+    assert [m.control.status()["power_changes"] for m in lab.machines] == changes
+    assert sessions(lab, rf) == [], "every session is deleted at the end of its task"
+    for machine in lab.machines:
+        machine.control.call("power", action="off")
+
+
+def set_redfish_sensor(lab, machine, name: str, value: float) -> None:
+    """One sensor of the machine's BMC, seen through the Redfish face (curl) before the test goes on."""
+    sensors = json.loads(machine.bmc_sensors_file.read_text())
+    next(s for s in sensors if s["name"] == name)["value"] = value
+    machine.bmc_sensors_file.write_text(json.dumps(sensors))
+    chassis = lab_get(lab, machine, "/redfish/v1/Chassis")["Members"][0]["@odata.id"]
+    shown = lab_get(lab, machine, f"{chassis}/Thermal")["Temperatures"]
+    assert any(entry["Name"] == name and entry["ReadingCelsius"] == value for entry in shown), shown
+
+
+@pytest.mark.parametrize("protocol", ["redfish", "auto"])
+def test_health_playbook_reads_a_machine_that_is_off_from_its_redfish_bmc(lab, protocol):
+    """playbooks/health.yml with pm_bmc_protocol redfish (the lab's inventory) or auto: both machines are off."""
+    hot = lab.machines[1]
+    set_redfish_sensor(lab, hot, "CPU Temp", 97.0)
+    try:
+        run = run_playbook(REPO_ROOT / "playbooks" / "health.yml", inventory=lab.inventory_path, netns=lab.controller_netns,
+                           extra_vars={"pm_bmc_protocol": protocol, "pm_health_ssh_timeout": 3}, timeout=300)
+        assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        read = [t for t in run.tasks if t["action"].endswith(".pm_sensors") and t["result"].get("source") in ("ipmi", "redfish")]
+        assert sorted((t["host"], t["result"]["source"]) for t in read) == [(m.name, "redfish") for m in lab.machines]
+        summary = next(t for t in run.tasks if t["task"] == "Summary")["result"]["msg"]
+        cool = lab.machines[0]
+        assert summary[cool.name]["side"] == "bmc" and summary[cool.name]["health"] == "OK"
+        assert summary[hot.name]["side"] == "bmc" and summary[hot.name]["health"] == "CRITICAL"
+        assert any(alarm.startswith("CPU Temp critical: 97 °C") for alarm in summary[hot.name]["alarms"]), summary[hot.name]
+        assert summary[cool.name]["bmc_events"] is not None and summary[cool.name]["power_watts"] is not None
+    finally:
+        set_redfish_sensor(lab, hot, "CPU Temp", 45.0)
+    assert all(sessions(lab, m) == [] for m in lab.machines)
 
 
 def test_pm_sensors_source_redfish_reads_the_lab_face(lab):

@@ -34,7 +34,7 @@ GUESTS = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with stack_lab(tmp_path_factory, "shutdown", GUESTS) as lab:
+    with stack_lab(tmp_path_factory, "shutdown", GUESTS, redfish=True) as lab:
         yield lab  # Lab.down() on leaving, also when a test failed
 
 
@@ -90,12 +90,24 @@ def test_force_destroys_the_refusing_guest_after_the_timeout_then_the_host_goes_
     assert sorted(json.loads((records / "lab03.json").read_text())["guests_ran"]) == ["app", "legacy"]
 
 
-def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp_path, records):
+def bmc_tasks(run):
+    """The pm_power tasks the role (or playbook) ran: [(task name without the role's, protocol used, power state)]."""
+    return [(t["task"].split(" : ")[-1], t["result"].get("protocol"), t["result"].get("power_state"))
+            for t in run.tasks if t["action"].endswith(".pm_power") and t["status"] != "skipped"]
+
+
+# The lab's inventory says pm_bmc_protocol: redfish; the IPMI face of the same BMC listens on 623 (namespaces).
+BMC_VARIABLES = {"redfish": {}, "ipmi": {"pm_bmc_protocol": "ipmi", "pm_bmc_port": 623}}
+
+
+@pytest.mark.parametrize("protocol", sorted(BMC_VARIABLES))
+def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp_path, records, protocol):
     m = powered(lab, "lab03")
     m.control.call("configure", os_shutdown="ignore")
-    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3)
+    run = run_role(lab, "lab03", tmp_path, records, pm_shutdown_self=True, pm_shutdown_timeout=3, **BMC_VARIABLES[protocol])
     assert run.rc == 0, run.stdout[-3000:]
-    assert "Ask the BMC for a soft off" in run.stdout and m.power_state() == "off"
+    assert bmc_tasks(run) == [("Ask the BMC for a soft off (ACPI)", protocol, "off"), ("Verify the host is off through its BMC", protocol, "off")]
+    assert m.power_state() == "off"
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("off")
 
 
@@ -187,6 +199,7 @@ def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores
     m.control.call("power", action="off")  # nothing runs on it: safe to cut
     back = run_stack_playbook(lab, "maintenance_exit.yml", records, pm_target="lab03", pm_maintenance_power="bmc", pm_maintenance_timeout=60)
     assert back.rc == 0, back.stdout[-3000:]
+    assert bmc_tasks(back) == [("Power on through the BMC", "redfish", "on")]  # as the inventory says
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("on")
     assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
     assert not (records / "lab03.json").exists()

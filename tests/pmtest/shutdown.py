@@ -8,12 +8,15 @@ from typing import Any
 from pmtest.ansible_run import REPO_ROOT, AnsibleResult, run_playbook
 
 
-def stack_lab(tmp_path_factory: Any, name: str, guests: dict) -> Any:
-    """Three lab machines, on, with lab BMCs and the hypervisor spec ``guests``; a context manager (Lab.down() on leaving)."""
+def stack_lab(tmp_path_factory: Any, name: str, guests: dict, redfish: bool = False) -> Any:
+    """Three lab machines, on, with lab BMCs and the hypervisor spec ``guests``; a context manager (Lab.down() on leaving).
+
+    ``redfish``: the BMCs have their Redfish face too, and the inventory says ``pm_bmc_protocol: redfish``.
+    """
     from pmlab_lib.lab import Lab
 
     return Lab.up(machines=3, state="on", bmc="lab", boot_delay=0.3, shutdown_delay=0.2, lab_dir=tmp_path_factory.mktemp(name),
-                  hypervisor=guests)
+                  hypervisor=guests, redfish=redfish)
 
 
 def run_role(lab: Any, host: str, tmp_path: Path, records: Path, check: bool = False, **variables: Any) -> AnsibleResult:

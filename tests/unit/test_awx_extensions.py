@@ -32,13 +32,15 @@ PLAYBOOKS = REPO / "playbooks"
 NOT_JOBS = {"demo", "group_by_level"}
 SHIPPED = sorted(p.stem for p in PLAYBOOKS.glob("*.yml") if p.stem not in NOT_JOBS)
 BMC_ACCOUNT = {"pm_bmc_user": "user", "pm_bmc_password": "password"}
+# how power.yml copies its mapping of host variables to a fleet target's options: only the variables a host defines
+FLEET_GUARD = "{% if hostvars[host][variable] is defined %}{% set _ = target.update({option: hostvars[host][variable]}) %}"
 
 # Where each multiple choice's accepted values are defined: ("module", MODULE, OPTION), ("role", ROLE, OPTION),
 # ("checked", ALIASES) = the list an assert of the playbook checks the variable (or a play variable set from it) against,
 # ("bool",) = true/false for a value read through "| bool" or passed to a boolean option.
 CHOICE_SOURCES: Dict[Tuple[str, str], Tuple[str, ...]] = {
-    ("power", "pm_power_state"): ("module", "pm_ipmi_power", "state"),
-    ("power", "pm_power_fail_on"): ("module", "pm_ipmi_power", "fail_on"),
+    ("power", "pm_power_state"): ("module", "pm_power", "state"),
+    ("power", "pm_power_fail_on"): ("module", "pm_power", "fail_on"),
     ("wake", "pm_wake_raw"): ("bool",),
     ("health", "pm_health_fail_on"): ("checked",),
     ("shutdown", "pm_shutdown_method"): ("role", "pm_shutdown_stack", "pm_shutdown_method"),
@@ -128,6 +130,9 @@ def test_bmc_account_falls_back_to_the_environment_when_unset(path):
     for match in re.finditer(r"(hostvars\[\w+\]\.)?\b(pm_bmc_user|pm_bmc_password)\b(.{0,30})", text):
         prefix, name, after = match.group(1) or "", match.group(2), match.group(3)
         if re.match(r"\s*\|\s*default\(omit\)", after) or re.match(r"\s+is defined", after):
+            continue
+        if re.fullmatch(rf":\s*{BMC_ACCOUNT[name]}\s*", after):  # an entry of a host variable: option mapping, read through FLEET_GUARD
+            assert FLEET_GUARD in text, f"{path.relative_to(REPO)}: maps {name} to an option without {FLEET_GUARD!r}"
             continue
         guard = f"if {prefix}{name} is defined %}}{{% set _ = target.update({{'{BMC_ACCOUNT[name]}': {prefix}{name}}})"
         assert guard in text, f"{path.relative_to(REPO)}: {match.group(0)!r} fails when {name} is unset; use default(omit)"
