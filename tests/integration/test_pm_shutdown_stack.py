@@ -6,7 +6,9 @@ that powers off on the ACPI button; "legacy" is firmware only and ignores it.
 lab02 is itself the guest "lab02" of lab01 (nested). Ground truth: virsh run
 outside the machines, the machines' own power state, and the hypervisor
 watcher's record of guests that died because their host lost power
-(``lost_guests``: must stay empty, that is the promise).
+(``lost_guests``: must stay empty, that is the promise). The BMCs have their
+Redfish face too and the inventory says ``pm_bmc_protocol: redfish``; the BMC
+fallback also runs over IPMI.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 
 import pytest
 
+from pmtest.redfish_lab import sessions
 from pmtest.shutdown import run_role, run_stack_playbook, stack_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the lab's namespaces need root")]
@@ -109,6 +112,7 @@ def test_os_that_ignores_the_shutdown_is_taken_down_through_the_bmc(lab, hv, tmp
     assert bmc_tasks(run) == [("Ask the BMC for a soft off (ACPI)", protocol, "off"), ("Verify the host is off through its BMC", protocol, "off")]
     assert m.power_state() == "off"
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("off")
+    assert sessions(lab, m) == [], "each BMC task logs out: a BMC with a 4-session limit must never fill up"
 
 
 def test_wake_on_lan_is_armed_before_poweroff_or_the_host_stays_up(lab, hv, tmp_path, records):
@@ -199,7 +203,7 @@ def test_reboot_with_saved_guests_then_maintenance_exit_through_the_bmc_restores
     m.control.call("power", action="off")  # nothing runs on it: safe to cut
     back = run_stack_playbook(lab, "maintenance_exit.yml", records, pm_target="lab03", pm_maintenance_power="bmc", pm_maintenance_timeout=60)
     assert back.rc == 0, back.stdout[-3000:]
-    assert bmc_tasks(back) == [("Power on through the BMC", "redfish", "on")]  # as the inventory says
+    assert bmc_tasks(back) == [("Power on through the BMC", "redfish", "on")] and sessions(lab, m) == []  # as the inventory says
     assert lab.ipmitool(m, "chassis", "power", "status").stdout.strip().endswith("on")
     assert hv.guest_states(lab, m) == {"app": "running", "legacy": "running"}
     assert not (records / "lab03.json").exists()
