@@ -207,9 +207,7 @@ def test_power_playbook_asks_each_host_over_its_pm_bmc_protocol(lab, tmp_path):
 
 def set_redfish_sensor(lab, machine, name: str, value: float) -> None:
     """One sensor of the machine's BMC, seen through the Redfish face (curl) before the test goes on."""
-    sensors = json.loads(machine.bmc_sensors_file.read_text())
-    next(s for s in sensors if s["name"] == name)["value"] = value
-    machine.bmc_sensors_file.write_text(json.dumps(sensors))
+    machine.set_bmc_sensor(name, value)
     chassis = lab_get(lab, machine, "/redfish/v1/Chassis")["Members"][0]["@odata.id"]
     shown = lab_get(lab, machine, f"{chassis}/Thermal")["Temperatures"]
     assert any(entry["Name"] == name and entry["ReadingCelsius"] == value for entry in shown), shown

@@ -66,9 +66,7 @@ def set_hwmon(machine, chip, name, value):
 
 
 def set_bmc_sensor(lab, machine, name, value):
-    sensors = json.loads(machine.bmc_sensors_file.read_text())
-    next(s for s in sensors if s["name"] == name)["value"] = value
-    machine.bmc_sensors_file.write_text(json.dumps(sensors))
+    machine.set_bmc_sensor(name, value)
     shown = f"{int(value)} degrees C" if "Temp" in name else str(int(value))
     deadline = time.monotonic() + 15  # ipmi_sim polls its value files; wait until the BMC shows the value
     while time.monotonic() < deadline:

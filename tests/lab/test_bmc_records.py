@@ -227,9 +227,7 @@ def sel_entries(lab: Lab, machine: Any) -> List[Dict[str, Any]]:
 
 
 def set_cpu(machine: Any, value: float) -> None:
-    sensors = json.loads(machine.bmc_sensors_file.read_text())
-    sensors[0]["value"] = value
-    machine.bmc_sensors_file.write_text(json.dumps(sensors))
+    machine.set_bmc_sensor("CPU Temp", value)
 
 
 @pytest.mark.lab

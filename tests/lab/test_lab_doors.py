@@ -155,9 +155,7 @@ def test_bmc_sensors_follow_the_file(lab):
     rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")] for line in lab.ipmitool(m, "sdr", "list").stdout.splitlines()}
     assert rows["CPU Temp"][1:] == ["45 degrees C", "ok"]
     assert rows["System Fan 1"][1] == "4800 RPM"
-    sensors = json.loads(m.bmc_sensors_file.read_text())
-    sensors[0]["value"] = 97.0
-    m.bmc_sensors_file.write_text(json.dumps(sensors))
+    m.set_bmc_sensor("CPU Temp", 97.0)
     rows = {line.split("|")[0].strip(): [c.strip() for c in line.split("|")] for line in lab.ipmitool(m, "sdr", "list").stdout.splitlines()}
     assert rows["CPU Temp"][1:] == ["97 degrees C", "cr"]
 
@@ -286,9 +284,7 @@ def test_ipmi_sim_drives_the_same_machine(tmp_path):
         assert bmc_power(lab, m) == "Chassis Power is on"
         lab.ssh(m, "poweroff")
         wait_for(lambda: bmc_power(lab, m) == "Chassis Power is off", what="ipmi_sim sees the OS poweroff")
-        sensors = json.loads(m.bmc_sensors_file.read_text())
-        sensors[0]["value"] = 99.0
-        m.bmc_sensors_file.write_text(json.dumps(sensors))
+        m.set_bmc_sensor("CPU Temp", 99.0)
         wait_for(lambda: "99 degrees C      | cr" in lab.ipmitool(m, "sdr", "list").stdout, what="critical reading via ipmi_sim")
         viewer = lab.ipmitool(m, "-L", "USER", "chassis", "power", "on", user="viewer")
         assert viewer.returncode != 0 and m.power_state() == "off"

@@ -91,6 +91,12 @@ class Machine:
     def bmc_sensors_file(self) -> Path:
         return self.state_dir / "bmc-sensors.json"
 
+    def set_bmc_sensor(self, name: str, value: float) -> None:
+        """Set one reading of the BMC's sensor file, which both faces (and ipmi_sim) read."""
+        sensors = json.loads(self.bmc_sensors_file.read_text())
+        next(sensor for sensor in sensors if sensor["name"] == name)["value"] = value
+        self.bmc_sensors_file.write_text(json.dumps(sensors))
+
     @property
     def bmc_faults_file(self) -> Path:
         return self.state_dir / "bmc-faults.json"
