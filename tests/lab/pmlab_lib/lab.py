@@ -47,6 +47,11 @@ def _free_port(kind: int) -> int:
         return probe.getsockname()[1]
 
 
+def namespace_prefix(lab_dir: Path) -> str:
+    """The prefix of a lab's namespace names: several labs (make test runs two pytest streams) never share one."""
+    return "pl" + hashlib.sha1(str(lab_dir).encode()).hexdigest()[:6]
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie counts as dead (the reaper here is slow)."""
     try:
@@ -289,8 +294,7 @@ class Lab:
         lab_dir.mkdir(parents=True, exist_ok=True)
         if loopback is None:
             loopback = os.geteuid() != 0
-        prefix = "pl" + hashlib.sha1(str(lab_dir).encode()).hexdigest()[:6]
-        lab = cls(lab_dir, prefix, loopback, [], [], [], hypervisor, redfish)
+        lab = cls(lab_dir, namespace_prefix(lab_dir), loopback, [], [], [], hypervisor, redfish)
         try:
             lab._build(machines, state, bmc, boot_delay, shutdown_delay, wol_password)
             if hypervisor:
