@@ -84,13 +84,14 @@ demo: deps
 	$(PMLAB) exec -- ansible-playbook -i $(LAB_DIR)/inventory.yml $(ROOT)/playbooks/demo.yml; \
 	  rc=$$?; $(PMLAB) down; exit $$rc
 
-# pytest of the lab and integration tests mostly waits (machines booting, BMCs answering): about 0.8 of the
-# two cores. Three streams share the machine, and the lab keeps the CPU when it asks for it:
+# pytest of the lab and integration tests mostly waits (machines booting, BMCs answering): measured, it used
+# 41% of the two cores. So three streams share the machine, the CPU-bound ones niced below the lab's:
 #   - in front: pytest (unit, lab, integration, reliability), its output on the console;
 #   - beside it: the lab-bound checks (compat, molecule, ansible-test integration) at the same priority,
 #     then the CPU-bound ones (sanity, lint, ee-check, changelog-lint, docs) at nice 10;
 #   - the property tests (10,000 cases per parser, issue 10: about 11 min on one core) at nice 19.
-# The logs of the last two are printed at the end, the checks' in full.
+# The logs of the last two are printed at the end, the checks' in full. Each stream stops at its first
+# failing step, as the checks did when they ran in a row.
 FUZZ_TESTS = $(sort $(wildcard tests/reliability/test_fuzz_*.py))
 LAB_CHECKS := compat molecule ansible-test-integration
 CPU_CHECKS := sanity lint ee-check changelog-lint docs
